@@ -1,0 +1,207 @@
+"""Form validation: identity before private data, then each answer checked as it arrives."""
+
+from __future__ import annotations
+
+import re
+from abc import abstractmethod
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import FormValidationAction
+from rasa_sdk.types import DomainDict
+
+from bot.services.customers import is_valid_order_no, normalise_order_no, normalise_phone
+from bot.services.desk import ServiceUnavailable, default_desk
+from bot.services.orders import UnknownOrder
+from bot.services.scheduling import bookable, parse_date, parse_time_slot, time_slot_label
+
+MAX_IDENTITY_FAILURES = 3
+MIN_DESCRIPTION_CHARS = 4
+DIGRESSION_INTENTS = {
+    "cancel",
+    "ask_question",
+    "request_human",
+    "bot_challenge",
+    "ask_capabilities",
+    "out_of_scope",
+    "greet",
+    "goodbye",
+    "thanks",
+}
+_ORDER_NO_IN_TEXT = re.compile(r"SO\d{6,}", re.IGNORECASE)
+_PHONE_IN_TEXT = re.compile(r"(?:\+?86)?1\d{10}")
+
+
+def _answer_text(tracker: Tracker, slot: str) -> str | None:
+    """The latest message text when it answers ``slot`` (not a digression)."""
+    if tracker.get_slot("requested_slot") != slot:
+        return None
+    if tracker.get_intent_of_latest_message() in DIGRESSION_INTENTS:
+        return None
+    return (tracker.latest_message.get("text") or "").strip() or None
+
+
+class IdentityFormValidation(FormValidationAction):
+    """Shared validation for every form: order number + phone on that order, then the rest."""
+
+    @abstractmethod
+    def name(self) -> str:
+        """Each form's validation action is named ``validate_<form>``."""
+
+    # Custom extraction: answers typed without the NLU spotting an entity still count, so the
+    # customer gets a precise "format is wrong" reply instead of the question again.
+    async def extract_order_id(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = _answer_text(tracker, "order_id")
+        if text is None or tracker.get_slot("order_id"):
+            return {}
+        match = _ORDER_NO_IN_TEXT.search(text)
+        return {"order_id": match.group(0) if match else text}
+
+    async def extract_phone(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = _answer_text(tracker, "phone")
+        if text is None or tracker.get_slot("phone"):
+            return {}
+        match = _PHONE_IN_TEXT.search(text.replace(" ", "").replace("-", ""))
+        return {"phone": match.group(0) if match else text}
+
+    def validate_order_id(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        order_no = normalise_order_no(str(value))
+        if not is_valid_order_no(order_no):
+            dispatcher.utter_message(response="utter_invalid_order_id")
+            return {"order_id": None}
+        if tracker.get_slot("verified_customer") and tracker.get_slot("verified_customer") != (
+            order_no
+        ):
+            # A different order: the phone has to be checked again for this one.
+            return {"order_id": order_no, "phone": None, "verified_customer": None}
+        return {"order_id": order_no}
+
+    def validate_phone(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        phone = normalise_phone(re.sub(r"[^\d+]", "", str(value)))
+        if phone is None:
+            dispatcher.utter_message(response="utter_invalid_phone")
+            return {"phone": None}
+        order_no = tracker.get_slot("order_id")
+        if not order_no:
+            return {"phone": phone}
+        failures = int(tracker.get_slot("identity_failures") or 0)
+        if failures >= MAX_IDENTITY_FAILURES:
+            dispatcher.utter_message(response="utter_identity_locked")
+            return {"phone": None, "order_id": None, "requested_slot": None}
+        try:
+            verified = default_desk().verify_identity(order_no, phone)
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return {"phone": None}
+        if verified is None:
+            failures += 1
+            locked = failures >= MAX_IDENTITY_FAILURES
+            dispatcher.utter_message(
+                response="utter_identity_locked" if locked else "utter_identity_not_found"
+            )
+            return {"order_id": None, "phone": None, "identity_failures": float(failures)}
+        return {"phone": phone, "verified_customer": verified.order_no, "identity_failures": 0.0}
+
+    def validate_product(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        order_no = tracker.get_slot("verified_customer")
+        if not order_no:
+            return {"product": value}  # checked against the order once identity is known
+        try:
+            product = default_desk().match_product(order_no, str(value))
+            names = "、".join(default_desk().order_products(order_no))
+        except (ServiceUnavailable, UnknownOrder):
+            return {"product": value}
+        if product is None:
+            dispatcher.utter_message(response="utter_unknown_product", order_products=names)
+            return {"product": None}
+        return {"product": product}
+
+    async def extract_product(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = _answer_text(tracker, "product")
+        if text is None or tracker.get_slot("product"):
+            return {}
+        return {"product": text}
+
+    def validate_appointment_date(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        today = default_desk().today()
+        day = parse_date(str(value), today)
+        if day is None or not bookable(day, today):
+            dispatcher.utter_message(response="utter_invalid_date")
+            return {"appointment_date": None}
+        slot = parse_time_slot(str(value))
+        result: dict[str, Any] = {"appointment_date": day.isoformat()}
+        if slot and not tracker.get_slot("time_slot"):
+            result["time_slot"] = time_slot_label(slot)
+        return result
+
+    def validate_time_slot(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        slot = parse_time_slot(str(value))
+        if slot is None:
+            dispatcher.utter_message(response="utter_invalid_time_slot")
+            return {"time_slot": None}
+        return {"time_slot": time_slot_label(slot)}
+
+    def _validate_description(self, slot: str, value: Any, dispatcher: CollectingDispatcher):
+        text = str(value or "").strip()
+        if len(text) < MIN_DESCRIPTION_CHARS:
+            dispatcher.utter_message(response="utter_text_too_short")
+            return {slot: None}
+        return {slot: text}
+
+    def validate_fault_description(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return self._validate_description("fault_description", value, dispatcher)
+
+    def validate_address(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return self._validate_description("address", value, dispatcher)
+
+    def validate_request_reason(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        text = str(value or "").strip()
+        return {"request_reason": text} if text else {"request_reason": None}
+
+    def validate_complaint_detail(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return self._validate_description("complaint_detail", value, dispatcher)
+
+    def validate_complaint_expectation(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        text = str(value or "").strip()
+        return {"complaint_expectation": text or None}
+
+
+def _form_validation(form: str) -> type[IdentityFormValidation]:
+    """One validation action per form; they differ only in name."""
+    return type(
+        f"Validate{''.join(p.title() for p in form.split('_'))}",
+        (IdentityFormValidation,),
+        {"name": lambda self: f"validate_{form}", "__module__": __name__},
+    )
+
+
+FORMS = (
+    "return_form",
+    "exchange_form",
+    "repair_form",
+    "installation_form",
+    "maintenance_form",
+    "complaint_form",
+    "price_dispute_form",
+    "message_form",
+    "ticket_status_form",
+    "order_status_form",
+)
+VALIDATIONS = [_form_validation(form) for form in FORMS]

@@ -1,0 +1,160 @@
+"""Actions that open tickets from submitted forms and show ticket and order status."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot.services.desk import ServiceUnavailable, default_desk
+from bot.services.orders import UnknownOrder
+
+REQUEST_SLOTS = (
+    "product",
+    "fault_description",
+    "address",
+    "appointment_date",
+    "time_slot",
+    "request_reason",
+    "complaint_detail",
+    "complaint_expectation",
+)
+"""Slots that belong to one request; cleared once it is submitted or cancelled."""
+
+
+def channel_of(tracker: Tracker) -> str:
+    return (tracker.get_latest_input_channel() or "rest").lower()
+
+
+def clear_request_slots() -> list[EventType]:
+    return [SlotSet(slot, None) for slot in REQUEST_SLOTS]
+
+
+class OpenTicketAction(Action):
+    """Open the ticket for a completed form; identity was verified by the form."""
+
+    @property
+    @abstractmethod
+    def kind(self) -> str:
+        """The request kind in config/service_requests.yml."""
+
+    def name(self) -> str:
+        return f"action_open_{self.kind}_ticket"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        desk = default_desk()
+        answers: dict[str, Any] = {slot: tracker.get_slot(slot) for slot in REQUEST_SLOTS}
+        if answers.get("appointment_date"):
+            answers["appointment"] = (
+                f"{answers['appointment_date']} {answers.get('time_slot') or ''}"
+            )
+        try:
+            verified = desk.verify_identity(
+                tracker.get_slot("order_id") or "", tracker.get_slot("phone") or ""
+            )
+            if verified is None:
+                dispatcher.utter_message(response="utter_identity_not_found")
+                return [SlotSet("order_id", None), SlotSet("phone", None)]
+            ticket = desk.open_request(
+                self.kind, verified, answers, tracker.sender_id, channel_of(tracker)
+            )
+        except ServiceUnavailable:
+            # Slots are kept: the customer can simply try again without re-typing.
+            dispatcher.utter_message(response="utter_ticket_failed")
+            return []
+        dispatcher.utter_message(response="utter_ticket_opened", **desk.ticket_reply(ticket))
+        if answers.get("appointment"):
+            dispatcher.utter_message(
+                response="utter_appointment_booked",
+                appointment=answers["appointment"].strip(),
+                address=answers.get("address") or "",
+            )
+        return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
+
+
+def _ticket_action(kind: str) -> type[OpenTicketAction]:
+    return type(
+        f"Open{kind.title()}Ticket",
+        (OpenTicketAction,),
+        {"kind": kind, "__module__": __name__},
+    )
+
+
+OPEN_TICKET_ACTIONS = [
+    _ticket_action(kind)
+    for kind in (
+        "return",
+        "exchange",
+        "repair",
+        "installation",
+        "maintenance",
+        "complaint",
+        "price",
+        "message",
+    )
+]
+
+
+class ActionShowTicketStatus(Action):
+    """Timeline, SLA deadlines and next step of the verified customer's tickets."""
+
+    MAX_SHOWN = 3
+
+    def name(self) -> str:
+        return "action_show_ticket_status"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        desk = default_desk()
+        try:
+            verified = desk.verify_identity(
+                tracker.get_slot("order_id") or "", tracker.get_slot("phone") or ""
+            )
+            if verified is None:
+                dispatcher.utter_message(response="utter_identity_not_found")
+                return [SlotSet("order_id", None), SlotSet("phone", None)]
+            ticket_no = tracker.get_slot("ticket_id")
+            tickets = desk.customer_tickets(verified, ticket_no)
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return []
+        if not tickets:
+            dispatcher.utter_message(
+                response="utter_ticket_not_yours" if ticket_no else "utter_no_tickets"
+            )
+            return [SlotSet("ticket_id", None)]
+        for ticket in tickets[: self.MAX_SHOWN]:
+            dispatcher.utter_message(response="utter_ticket_timeline", **desk.ticket_reply(ticket))
+        return [SlotSet("ticket_id", None)]
+
+
+class ActionShowOrderStatus(Action):
+    """Delivery status of the verified order."""
+
+    def name(self) -> str:
+        return "action_show_order_status"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        desk = default_desk()
+        try:
+            verified = desk.verify_identity(
+                tracker.get_slot("order_id") or "", tracker.get_slot("phone") or ""
+            )
+            if verified is None:
+                dispatcher.utter_message(response="utter_identity_not_found")
+                return [SlotSet("order_id", None), SlotSet("phone", None)]
+            dispatcher.utter_message(
+                response="utter_order_status", **desk.order_reply(verified.order_no)
+            )
+        except (ServiceUnavailable, UnknownOrder):
+            dispatcher.utter_message(response="utter_service_unavailable")
+        return []

@@ -1,0 +1,240 @@
+"""`python -m bot up` and `python -m bot chat`: run the whole assistant from one command.
+
+``up`` prepares the database and demo data, rebuilds the spaCy pipeline and retrains the Rasa
+model only when their inputs changed, then runs the action server and the Rasa server together
+until Ctrl-C stops both.  ``chat`` is a terminal client for the running REST channel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from bot.settings import PROJECT_ROOT
+
+logger = logging.getLogger(__name__)
+
+MODELS_DIR = PROJECT_ROOT / "models"
+MODEL_FILE = MODELS_DIR / "assistant.tar.gz"
+FINGERPRINT_FILE = MODELS_DIR / "assistant.fingerprint"
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu")
+"""Files whose content decides the trained model; anything else changing needs no retrain."""
+
+
+def training_fingerprint(root: Path = PROJECT_ROOT) -> str:
+    """Hash of every training input, so that ``up`` retrains only when one changed."""
+    digest = hashlib.sha256()
+    for entry in TRAINING_INPUTS:
+        path = root / entry
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for file in files:
+            if file.is_file() and file.suffix in (".yml", ".yaml", ".py"):
+                digest.update(str(file.relative_to(root)).encode())
+                digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def rasa_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def ensure_model(force: bool = False) -> Path:
+    """Build the spaCy pipeline and train the Rasa model if their inputs changed."""
+    from bot.nlu.spacy_pipeline import SPACY_MODEL_DIR, save_pipeline
+
+    fingerprint = training_fingerprint()
+    current = FINGERPRINT_FILE.read_text().strip() if FINGERPRINT_FILE.exists() else ""
+    if not force and MODEL_FILE.exists() and SPACY_MODEL_DIR.exists() and current == fingerprint:
+        print("==> Model is up to date")
+        return MODEL_FILE
+    print("==> Building the spaCy pipeline and training the Rasa model (a few minutes)")
+    save_pipeline()
+    started = time.monotonic()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rasa",
+            "train",
+            "--fixed-model-name",
+            "assistant",
+            "--out",
+            str(MODELS_DIR),
+            "--config",
+            "config.yml",
+            "--domain",
+            "domain.yml",
+            "--data",
+            "data",
+            "--quiet",
+        ],
+        cwd=PROJECT_ROOT,
+        env=rasa_env(),
+        check=True,
+    )
+    FINGERPRINT_FILE.write_text(fingerprint)
+    print(f"==> Trained in {time.monotonic() - started:.0f} s")
+    return MODEL_FILE
+
+
+def wait_for(url: str, process: subprocess.Popen, timeout: float) -> None:
+    """Poll ``url`` until it answers 200; fail early if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server for {url} exited with code {process.returncode}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def start_servers(
+    rasa_port: int = 5005, action_port: int = 5055, model: Path = MODEL_FILE
+) -> list[subprocess.Popen]:
+    """Start the action server and the Rasa server (HTTP API on); return once both answer."""
+    env = rasa_env()
+    env["ACTION_SERVER_URL"] = f"http://127.0.0.1:{action_port}/webhook"
+    actions = subprocess.Popen(
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    rasa = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rasa",
+            "run",
+            "--enable-api",
+            "--cors",
+            "*",
+            "--model",
+            str(model),
+            "--port",
+            str(rasa_port),
+            "--endpoints",
+            "endpoints.yml",
+            "--credentials",
+            "credentials.yml",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    processes = [actions, rasa]
+    try:
+        wait_for(f"http://127.0.0.1:{action_port}/health", actions, timeout=120)
+        wait_for(f"http://127.0.0.1:{rasa_port}/status", rasa, timeout=300)
+    except BaseException:
+        stop_servers(processes)
+        raise
+    return processes
+
+
+def stop_servers(processes: list[subprocess.Popen], grace: float = 15) -> None:
+    """Stop each server and its children (SIGTERM, then SIGKILL after ``grace`` seconds)."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def run_up(args: argparse.Namespace) -> int:
+    from bot.demo import load_demo_data
+    from bot.store.db import upgrade_database
+
+    print("==> Preparing the database")
+    upgrade_database()
+    load_demo_data()
+    ensure_model(force=args.retrain)
+    processes = start_servers(args.port, args.action_port)
+    print(
+        f"\nThe assistant is running.\n"
+        f"  REST API : http://127.0.0.1:{args.port}/webhooks/rest/webhook\n"
+        f"  Terminal : .venv/bin/python -m bot chat --url http://127.0.0.1:{args.port}\n"
+        f"Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(1)
+        print("A server stopped unexpectedly; shutting down.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping…")
+        return 0
+    finally:
+        stop_servers(processes)
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    """A terminal conversation over the REST channel; numbers pick a quick-reply button."""
+    endpoint = f"{args.url.rstrip('/')}/webhooks/rest/webhook"
+    buttons: list[dict] = []
+    print("输入消息开始对话（/quit 退出）")
+    while True:
+        try:
+            text = input("您: ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if text == "/quit":
+            return 0
+        if text.isdigit() and 0 < int(text) <= len(buttons):
+            text = buttons[int(text) - 1]["payload"]
+        try:
+            reply = requests.post(
+                endpoint, json={"sender": args.sender, "message": text}, timeout=60
+            )
+            reply.raise_for_status()
+        except requests.RequestException as exc:
+            print(f"[无法连接助手: {exc}]")
+            continue
+        buttons = []
+        for message in reply.json():
+            if message.get("text"):
+                print(f"助手: {message['text']}")
+            for button in message.get("buttons", []):
+                buttons.append(button)
+                print(f"   [{len(buttons)}] {button['title']}")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    up = subparsers.add_parser("up", help="prepare everything and run the assistant")
+    up.add_argument("--port", type=int, default=5005)
+    up.add_argument("--action-port", type=int, default=5055)
+    up.add_argument("--retrain", action="store_true", help="train even if nothing changed")
+    up.set_defaults(handler=run_up)
+
+    chat = subparsers.add_parser("chat", help="talk to the running assistant in the terminal")
+    chat.add_argument("--url", default="http://127.0.0.1:5005")
+    chat.add_argument("--sender", default=f"terminal-{os.getpid()}")
+    chat.set_defaults(handler=run_chat)
+
+    train = subparsers.add_parser("train", help="build the spaCy pipeline and train if needed")
+    train.add_argument("--force", action="store_true")
+    train.set_defaults(handler=lambda a: (ensure_model(force=a.force), 0)[1])

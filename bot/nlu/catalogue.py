@@ -1,0 +1,56 @@
+"""The product catalogue (data/catalogue/products.yml), read once and shared."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from bot.settings import PROJECT_ROOT
+
+CATALOGUE_FILE = PROJECT_ROOT / "data" / "catalogue" / "products.yml"
+
+
+@dataclass(frozen=True)
+class CatalogueProduct:
+    sku: str
+    name: str
+    category: str
+    warranty_months: int
+    needs_installation: bool
+    aliases: tuple[str, ...]
+
+
+@lru_cache(maxsize=4)
+def load_catalogue(path: Path = CATALOGUE_FILE) -> tuple[CatalogueProduct, ...]:
+    """Load and validate the catalogue; a malformed entry names the file and the entry."""
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    products = []
+    for index, entry in enumerate(raw.get("products", [])):
+        try:
+            products.append(
+                CatalogueProduct(
+                    sku=str(entry["sku"]),
+                    name=str(entry["name"]),
+                    category=str(entry["category"]),
+                    warranty_months=int(entry["warranty_months"]),
+                    needs_installation=bool(entry.get("needs_installation", False)),
+                    aliases=tuple(str(a) for a in entry.get("aliases", [])),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: product #{index} is invalid: {exc!r}") from exc
+    if not products:
+        raise ValueError(f"{path}: no products defined")
+    return tuple(products)
+
+
+def product_by_alias(text: str) -> CatalogueProduct | None:
+    """Map a product mention ("洗衣机", "washer") to its catalogue entry."""
+    needle = text.strip().lower()
+    for product in load_catalogue():
+        if needle == product.name.lower() or needle in (a.lower() for a in product.aliases):
+            return product
+    return None

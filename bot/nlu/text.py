@@ -1,0 +1,79 @@
+"""Text normalisation shared by NLU training, inference, search and sentiment.
+
+Customers type Traditional characters, full-width letters, emoji and stray control bytes; the
+models only ever see the folded form so that training and inference agree.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+MAX_MESSAGE_CHARS = 500
+"""Longer messages are cut: the intent is in the first sentences and cost grows with length."""
+
+_DIGIT_GAP = re.compile(r"(?<=\d) (?=\d)")
+_DASHED_PHONE = re.compile(r"(?<!\d)(1\d{2})-(\d{4})-(\d{4})(?!\d)")
+_ORDER_NO = re.compile(r"(?<![A-Za-z0-9])so(\d{11})(?!\d)", re.IGNORECASE)
+_TICKET_NO = re.compile(r"(?<![A-Za-z0-9])t(\d{8})\s*[-_－—]?\s*(\d{4})(?!\d)", re.IGNORECASE)
+_SPACES = re.compile(r"\s+")
+_REPEATS = re.compile(r"(.)\1{4,}")
+
+
+@lru_cache(maxsize=1)
+def _t2s():  # noqa: ANN202 - OpenCC has no public type
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def is_emoji(char: str) -> bool:
+    """True for pictographs and their modifiers (not CJK or punctuation)."""
+    cp = ord(char)
+    return (
+        0x1F000 <= cp <= 0x1FAFF
+        or 0x2600 <= cp <= 0x27BF
+        or 0x1F900 <= cp <= 0x1F9FF
+        or cp in (0x200D, 0xFE0F, 0x20E3)
+    )
+
+
+def strip_unprintable(text: str) -> str:
+    """Drop control, private-use, surrogate and unassigned code points (binary garbage)."""
+    kept = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cs", "Co", "Cn", "Cf") and char not in "\n\t\u200d":
+            continue
+        kept.append(char)
+    return "".join(kept)
+
+
+def to_simplified(text: str) -> str:
+    """Fold Traditional Chinese to Simplified."""
+    return _t2s().convert(text)
+
+
+def normalise_text(text: str | None, keep_emoji: bool = False) -> str:
+    """Return the canonical form of a customer message.
+
+    Full-width → half-width (NFKC), Traditional → Simplified, unprintable bytes removed,
+    emoji removed (or kept for sentiment), digit groups joined ("138 1234 5678"), order and
+    ticket numbers upper-cased, runs of one character capped, whitespace collapsed, and the
+    result cut at ``MAX_MESSAGE_CHARS``.
+    """
+    if not text:
+        return ""
+    text = strip_unprintable(unicodedata.normalize("NFKC", text))
+    text = text[: MAX_MESSAGE_CHARS * 2]
+    if not keep_emoji:
+        text = "".join(" " if is_emoji(c) else c for c in text)
+    text = to_simplified(text)
+    text = _DIGIT_GAP.sub("", text)
+    text = _DASHED_PHONE.sub(r"\1\2\3", text)
+    text = _ORDER_NO.sub(lambda m: "SO" + m.group(1), text)
+    text = _TICKET_NO.sub(lambda m: f"T{m.group(1)}-{m.group(2)}", text)
+    text = _REPEATS.sub(lambda m: m.group(1) * 4, text)
+    text = _SPACES.sub(" ", text).strip()
+    return text[:MAX_MESSAGE_CHARS]

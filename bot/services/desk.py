@@ -1,0 +1,218 @@
+"""The service desk: everything a conversation asks of the store, in one place.
+
+Custom actions stay thin by calling this façade; it turns customer answers into tickets,
+renders timelines and delivery status into the values that domain.yml responses expect, and
+turns database failures into ``ServiceUnavailable`` so a conversation never crashes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.nlu.catalogue import product_by_alias
+from bot.policy import ServicePolicy, load_policy
+from bot.services.customers import CustomerService, VerifiedOrder, mask_phone
+from bot.services.orders import OrderService, OrderView, UnknownOrder
+from bot.services.tickets import TicketService, TicketView, UnknownTicket, normalise_ticket_no
+from bot.settings import PROJECT_ROOT
+from bot.store.db import session_factory
+
+log = logging.getLogger(__name__)
+
+REQUESTS_FILE = PROJECT_ROOT / "config" / "service_requests.yml"
+
+
+class ServiceUnavailable(RuntimeError):
+    """The store could not be reached or failed mid-change (nothing was half-written)."""
+
+
+@dataclass(frozen=True)
+class RequestKind:
+    name: str
+    category: str
+    summary: str
+    fields: Mapping[str, str]
+
+
+@lru_cache(maxsize=2)
+def load_request_kinds(
+    path: Path = REQUESTS_FILE,
+) -> tuple[dict[str, RequestKind], tuple[str, ...]]:
+    """Request kinds and urgent fault words from config/service_requests.yml (validated)."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    kinds = {}
+    for name, spec in (raw.get("requests") or {}).items():
+        try:
+            kinds[name] = RequestKind(
+                name, str(spec["category"]), str(spec["summary"]), dict(spec.get("fields") or {})
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: request kind {name!r} is invalid: {exc!r}") from exc
+    return kinds, tuple(raw.get("urgent_fault_words") or ())
+
+
+def format_time(moment: datetime, policy: ServicePolicy) -> str:
+    """Customer-facing time in the business time zone, e.g. "11月25日 14:30"."""
+    local = moment.astimezone(policy.timezone)
+    return f"{local.month}月{local.day}日 {local:%H:%M}"
+
+
+class ServiceDesk:
+    """Identity checks, tickets and order status for conversations."""
+
+    def __init__(self, factory: Any = None, policy: ServicePolicy | None = None) -> None:
+        factory = factory or session_factory()
+        self.policy = policy or load_policy()
+        self.customers = CustomerService(factory)
+        self.orders = OrderService(factory)
+        self.tickets = TicketService(factory, self.policy)
+
+    # -- identity -------------------------------------------------------------------------
+    def verify_identity(self, order_no: str, phone: str) -> VerifiedOrder | None:
+        """The verified order, or None for an unknown order and a wrong phone alike."""
+        try:
+            return self.customers.verify_order_owner(order_no, phone)
+        except SQLAlchemyError as exc:
+            log.error("identity check failed for %s: %s", mask_phone(phone), type(exc).__name__)
+            raise ServiceUnavailable from exc
+
+    def order_products(self, order_no: str) -> list[str]:
+        """Product names on the order, for "which item?" questions."""
+        return [item.product_name for item in self._order(order_no).items]
+
+    def match_product(self, order_no: str, mention: str) -> str | None:
+        """The order's product the customer means by ``mention`` ("洗衣机" → "滚筒洗衣机")."""
+        items = self._order(order_no).items
+        known = product_by_alias(mention)
+        for item in items:
+            if known and item.sku == known.sku:
+                return item.product_name
+            if mention and (mention in item.product_name or item.product_name in mention):
+                return item.product_name
+        return None
+
+    # -- tickets --------------------------------------------------------------------------
+    def open_request(
+        self,
+        kind_name: str,
+        verified: VerifiedOrder,
+        answers: Mapping[str, Any],
+        sender_id: str | None,
+        channel: str,
+    ) -> TicketView:
+        """Open the ticket for a submitted form (one transaction)."""
+        kinds, urgent_words = load_request_kinds()
+        kind = kinds[kind_name]
+        details = {
+            label: str(answers[field]) for field, label in kind.fields.items() if answers.get(field)
+        }
+        need_class = None
+        text = " ".join(details.values())
+        if kind.category == "repair" and any(word in text for word in urgent_words):
+            need_class = "urgent"
+        summary = kind.summary + ("：" + next(iter(details.values())) if details else "")
+        try:
+            ticket = self.tickets.open_ticket(
+                customer_id=verified.customer_id,
+                category=kind.category,
+                summary=summary[:200],
+                details=details,
+                order_no=verified.order_no,
+                need_class=need_class,
+                channel=channel,
+                sender_id=sender_id,
+            )
+        except SQLAlchemyError as exc:
+            log.error("opening a %s ticket failed: %s", kind_name, type(exc).__name__)
+            raise ServiceUnavailable from exc
+        log.info(
+            "opened ticket %s (%s) for customer %s",
+            ticket.ticket_no,
+            kind_name,
+            verified.customer_id,
+        )
+        return ticket
+
+    def ticket_reply(self, ticket: TicketView) -> dict[str, str]:
+        """Values for the utter_ticket_opened / utter_ticket_timeline responses."""
+        events = "\n".join(
+            f"· {format_time(e.created_at, self.policy)} {e.status_label}"
+            + (f"：{e.note}" if e.note else "")
+            for e in ticket.events
+        )
+        return {
+            "ticket_id": ticket.ticket_no,
+            "category_label": ticket.category_label,
+            "status_label": ticket.status_label,
+            "timeline": events,
+            "first_response_due": format_time(ticket.deadlines.first_response, self.policy),
+            "plan_due": format_time(ticket.deadlines.plan, self.policy),
+            "close_due": format_time(ticket.deadlines.close, self.policy),
+            "next_step": ticket.next_step_text,
+        }
+
+    def customer_tickets(self, verified: VerifiedOrder, ticket_no: str | None) -> list[TicketView]:
+        """The customer's tickets, newest first; one ticket when a number is given.
+
+        A ticket number that is unknown or belongs to someone else gives an empty list.
+        """
+        try:
+            if ticket_no:
+                try:
+                    ticket = self.tickets.timeline(normalise_ticket_no(ticket_no))
+                except UnknownTicket:
+                    return []
+                return [ticket] if ticket.customer_id == verified.customer_id else []
+            tickets = self.tickets.tickets_for_customer(verified.customer_id)
+        except SQLAlchemyError as exc:
+            raise ServiceUnavailable from exc
+        return sorted(tickets, key=lambda t: t.created_at, reverse=True)
+
+    # -- orders ---------------------------------------------------------------------------
+    def order_reply(self, order_no: str) -> dict[str, str]:
+        """Values for utter_order_status."""
+        order = self._order(order_no)
+        texts = self.policy.texts
+        items = "、".join(f"{i.product_name}×{i.quantity}" for i in order.items)
+        carrier = (
+            f"\n快递：{order.carrier} {order.tracking_no or ''}".rstrip() if order.carrier else ""
+        )
+        eta = ""
+        if order.eta and order.delivery_status not in ("delivered", "cancelled"):
+            eta = f"\n预计送达：{format_time(order.eta, self.policy)}"
+        return {
+            "order_id": order.order_no,
+            "items": items,
+            "delivery_label": texts.delivery_statuses.get(
+                order.delivery_status, order.delivery_status
+            ),
+            "carrier_line": carrier,
+            "eta_line": eta,
+        }
+
+    def _order(self, order_no: str) -> OrderView:
+        try:
+            return self.orders.delivery_status(order_no)
+        except UnknownOrder:
+            raise
+        except SQLAlchemyError as exc:
+            raise ServiceUnavailable from exc
+
+    def today(self) -> date:
+        """Today in the business time zone (appointments are local dates)."""
+        return datetime.now(timezone.utc).astimezone(self.policy.timezone).date()
+
+
+@lru_cache(maxsize=1)
+def default_desk() -> ServiceDesk:
+    """The process-wide desk used by the action server."""
+    return ServiceDesk()

@@ -1,0 +1,73 @@
+"""Shared fixtures.
+
+Store fixtures: `sqlite_url` (a fresh file per test), `postgres_url` (a blank schema per test
+in a throwaway database created for the test session) and `db_url`, which runs a test on both.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+# `pytest` (unlike `python -m pytest`) does not put the project root on sys.path.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+POSTGRES_SERVER_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'assistant.db'}"
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url() -> Iterator[str]:
+    """A uniquely named database for this test session, dropped afterwards."""
+    server = create_engine(
+        POSTGRES_SERVER_URL,
+        future=True,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": 5},
+    )
+    name = f"assistant_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with server.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as error:
+        server.dispose()
+        pytest.fail(
+            f"PostgreSQL is required but unreachable at {POSTGRES_SERVER_URL}: {error.orig}".strip()
+            + "\nStart the server (user `postgres`, trust auth on 127.0.0.1:5432) and rerun.",
+            pytrace=False,
+        )
+    try:
+        yield make_url(POSTGRES_SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_database_url: str) -> str:
+    """The session's PostgreSQL database, emptied so each test starts from nothing."""
+    engine = create_engine(postgres_database_url, future=True)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return postgres_database_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue(f"{request.param}_url")
