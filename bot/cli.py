@@ -1,9 +1,9 @@
 """Command line for operators: `python -m bot db|tickets|customers ...`.
 
-Other parts of the project add their own command groups without touching this file: a
-module `bot/<package>/cli.py` that defines `register(subparsers)` is found automatically.
-`register` adds a sub-parser and sets `handler`, a function taking the parsed arguments and
-returning the exit code; it may raise `CliError` for a clean message and exit code 2.
+Other parts of the project add command groups from their own modules: a module that defines
+`register(subparsers)` and is listed in `OTHER_COMMAND_MODULES`. `register` adds sub-parsers
+and sets `handler` on each, a function taking the parsed arguments and returning the exit
+code; it may raise `CliError` for a clean message and exit code 2.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ import argparse
 import importlib
 import sys
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
-from types import ModuleType
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -30,7 +28,8 @@ from bot.store.models import TICKET_STATUSES
 
 USAGE_ERROR = 2
 RUNTIME_ERROR = 1
-PACKAGE_DIR = Path(__file__).resolve().parent
+# Modules contributing command groups through `register(subparsers)`; add yours here.
+OTHER_COMMAND_MODULES = ("bot.launcher", "bot.nlu.evaluate", "bot.kb.cli")
 
 
 class CliError(Exception):
@@ -101,6 +100,10 @@ def _tickets_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _indent(block: str) -> str:
+    return "\n".join(f"  {line}" for line in block.splitlines())
+
+
 def _ticket_report(ticket: TicketView, service: TicketService, policy: ServicePolicy) -> str:
     texts = policy.texts
     sla = service.sla_state(ticket)
@@ -135,10 +138,6 @@ def _ticket_report(ticket: TicketView, service: TicketService, policy: ServicePo
             f"next step: {ticket.next_step_text}",
         ]
     )
-
-
-def _indent(block: str) -> str:
-    return "\n".join(f"  {line}" for line in block.splitlines())
 
 
 def _tickets_show(args: argparse.Namespace) -> int:
@@ -214,20 +213,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
 
 
-def _plugin_command_modules() -> Iterator[ModuleType]:
-    """`bot.<package>.cli` modules contributed by other parts of the project."""
-    for cli_file in sorted(PACKAGE_DIR.glob("*/cli.py")):
-        yield importlib.import_module(f"bot.{cli_file.parent.name}.cli")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bot", description="After-sales assistant: operator commands."
+        prog="python -m bot",
+        description="After-sales assistant: operator commands.",
     )
     subparsers = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     register(subparsers)
-    for module in _plugin_command_modules():
-        module.register(subparsers)
+    for module_name in OTHER_COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
     return parser
 
 

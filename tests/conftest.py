@@ -39,14 +39,17 @@ def postgres_database_url() -> Iterator[str]:
         connect_args={"connect_timeout": 5},
     )
     name = f"assistant_test_{uuid.uuid4().hex[:12]}"
+    unreachable = None
     try:
         with server.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except OperationalError as error:
+        unreachable = str(error.orig).strip()
+    if unreachable is not None:
         server.dispose()
         pytest.fail(
-            f"PostgreSQL is required but unreachable at {POSTGRES_SERVER_URL}: {error.orig}".strip()
-            + "\nStart the server (user `postgres`, trust auth on 127.0.0.1:5432) and rerun.",
+            f"PostgreSQL is required but unreachable at {POSTGRES_SERVER_URL}: {unreachable}\n"
+            "Start the server (user `postgres`, trust authentication) and rerun.",
             pytrace=False,
         )
     try:

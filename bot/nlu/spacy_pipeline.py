@@ -42,6 +42,8 @@ def entity_patterns() -> list[dict]:
             "label": "phone",
             "pattern": [
                 {"TEXT": {"IN": PHONE_LABEL_WORDS}},
+                # jieba splits "手机号" into 手机 + 号 (手机 is a catalogue word): "手机号是…"
+                {"TEXT": {"IN": ["号", "号码"]}, "OP": "?"},
                 {"TEXT": {"IN": [":", "是", "号"]}, "OP": "?"},
                 {"TEXT": {"REGEX": PHONE_PATTERN}},
             ],

@@ -1,4 +1,4 @@
-"""Understand the appointment dates and time slots customers type ("明天上午", "周六", "11月28号")."""
+"""Understand the appointment dates and time slots customers type ("明天上午", "周六")."""
 
 from __future__ import annotations
 

@@ -35,8 +35,12 @@ from bot.store.models import (
 log = logging.getLogger(__name__)
 
 TICKET_NO_PATTERN = re.compile(r"T\d{8}-\d{4,}")
-# Concurrent openers may race for the same daily number; the loser retries with the next one.
+# Two openers may pick the same daily number (SQLite, or a number taken by a direct insert):
+# the unique constraint refuses the second, which retries after a jittered, growing pause.
 MAX_NUMBERING_ATTEMPTS = 30
+MAX_RETRY_PAUSE_SECONDS = 0.1
+# First key of our PostgreSQL advisory locks ("TICK"), keeping them apart from anyone else's.
+NUMBERING_LOCK_NAMESPACE = 0x5449434B
 
 
 class InvalidTransition(ValueError):
@@ -285,7 +289,7 @@ class TicketService:
                 view = insert()
                 break
             except IntegrityError:
-                time.sleep(random.uniform(0, 0.005 * attempt))
+                time.sleep(random.uniform(0, min(MAX_RETRY_PAUSE_SECONDS, 0.002 * 2**attempt)))
         else:
             view = insert()  # last attempt: let a persistent error surface
         log.info(
@@ -363,6 +367,12 @@ class TicketService:
 
     @staticmethod
     def _next_ticket_no(session: Session, day: date) -> str:
+        if session.get_bind().dialect.name == "postgresql":
+            # Openers of the same day queue here until the holder commits, so they never
+            # compute the same number. SQLite's single writer makes collisions rare anyway.
+            session.execute(
+                select(func.pg_advisory_xact_lock(NUMBERING_LOCK_NAMESPACE, int(f"{day:%Y%m%d}")))
+            )
         prefix = ticket_no_prefix(day)
         # Longest first, so the order stays numeric past 9999 tickets a day.
         latest = session.execute(

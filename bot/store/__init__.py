@@ -1,0 +1,1 @@
+"""Persistence: ORM models, engines and sessions, and the Alembic migrations."""

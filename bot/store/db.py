@@ -8,15 +8,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def _json_dumps(value: Any) -> str:
-    # Keep Chinese readable in the database instead of \\u escapes.
+    # Keep Chinese readable in the database instead of \uXXXX escapes.
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -80,6 +81,8 @@ def session_scope(factory: sessionmaker | None = None) -> Iterator[Session]:
 
 def alembic_config(url: str | None = None) -> Config:
     """Alembic configuration built in code, so no alembic.ini is needed."""
+    from alembic.config import Config  # imported here: services and actions never migrate
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # ConfigParser treats % as interpolation; passwords may contain it.
@@ -89,6 +92,8 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade_database(url: str | None = None) -> None:
     """Bring the schema to the newest migration (`alembic upgrade head`)."""
+    from alembic import command
+
     config = alembic_config(url)
     log.info(
         "upgrading database %s",

@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -237,3 +239,20 @@ class TicketEvent(Base):
     created_at: Mapped[datetime] = Column(UtcDateTime, nullable=False)
 
     ticket: Mapped[Ticket] = relationship("Ticket", back_populates="events")
+
+
+class KbSearch(Base):
+    """One knowledge-base search: what was asked, what was found, whether it helped."""
+
+    __tablename__ = "kb_searches"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = Column(UtcDateTime, nullable=False, index=True)
+    sender_id: Mapped[str | None] = Column(String(128))
+    query: Mapped[str] = Column(String(500), nullable=False)
+    normalised_query: Mapped[str] = Column(String(500), nullable=False)
+    hits: Mapped[list[dict[str, Any]]] = Column(JSON, nullable=False, default=list)
+    top_article: Mapped[str | None] = Column(String(100), index=True)
+    top_score: Mapped[float | None] = Column(Float)
+    found: Mapped[bool] = Column(Boolean, nullable=False)
+    helpful: Mapped[bool | None] = Column(Boolean)

@@ -1,0 +1,110 @@
+"""Knowledge-base answers: best article first, a second candidate if it did not help, then
+a ticket or a person; and the scenario menu for customers who are not sure what to ask."""
+
+from __future__ import annotations
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot.kb.service import KnowledgeUnavailable, default_knowledge_service
+
+FEEDBACK_BUTTONS_RESPONSE = "utter_kb_feedback_buttons"
+
+
+def _show(dispatcher: CollectingDispatcher, domain: DomainDict, answer: str, title: str) -> None:
+    buttons = domain.get("responses", {}).get(FEEDBACK_BUTTONS_RESPONSE, [{}])[0].get("buttons")
+    dispatcher.utter_message(
+        response="utter_kb_answer", answer=answer, title=title, buttons=buttons or []
+    )
+
+
+class ActionAnswerQuestion(Action):
+    """Search the knowledge base for the customer's question (or a chosen article)."""
+
+    def name(self) -> str:
+        return "action_answer_question"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        service = default_knowledge_service()
+        article_id = tracker.get_slot("kb_article")
+        try:
+            if article_id:
+                result = service.open_article(article_id, tracker.sender_id)
+            else:
+                query = tracker.latest_message.get("text") or ""
+                result = service.answer(query, tracker.sender_id)
+        except KnowledgeUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return [SlotSet("kb_article", None)]
+        if not result.hits:
+            dispatcher.utter_message(response="utter_kb_not_found")
+            return [SlotSet("kb_article", None), SlotSet("kb_candidates", None)]
+        best = result.hits[0]
+        _show(dispatcher, domain, best.answer, best.title)
+        return [
+            SlotSet("kb_article", None),
+            SlotSet("kb_search_id", result.search_id),
+            SlotSet("kb_candidates", [h.id for h in result.hits[1:2]]),
+        ]
+
+
+class ActionKnowledgeFeedback(Action):
+    """Record 有帮助 / 没帮助; offer the next candidate once, then a ticket or a person."""
+
+    def name(self) -> str:
+        return "action_kb_feedback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        helpful = tracker.get_intent_of_latest_message() == "affirm"
+        service = default_knowledge_service()
+        search_id = tracker.get_slot("kb_search_id")
+        try:
+            if search_id is not None:
+                service.record_feedback(int(search_id), helpful)
+        except KnowledgeUnavailable:
+            pass  # feedback is best effort; the customer still gets an answer below
+        if helpful:
+            dispatcher.utter_message(response="utter_kb_glad")
+            return [SlotSet("kb_search_id", None), SlotSet("kb_candidates", None)]
+        candidates = list(tracker.get_slot("kb_candidates") or [])
+        if not candidates:
+            dispatcher.utter_message(response="utter_offer_help")
+            return [SlotSet("kb_search_id", None), SlotSet("kb_candidates", None)]
+        try:
+            result = service.open_article(candidates[0], tracker.sender_id, second_try=True)
+        except KnowledgeUnavailable:
+            dispatcher.utter_message(response="utter_offer_help")
+            return [SlotSet("kb_search_id", None), SlotSet("kb_candidates", None)]
+        best = result.hits[0]
+        dispatcher.utter_message(response="utter_kb_second_try")
+        _show(dispatcher, domain, best.answer, best.title)
+        return [SlotSet("kb_search_id", result.search_id), SlotSet("kb_candidates", [])]
+
+
+class ActionShowScenarios(Action):
+    """The four self-service scenarios, each with its most-used articles as buttons."""
+
+    def name(self) -> str:
+        return "action_show_scenarios"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_capabilities")
+        try:
+            menu = default_knowledge_service().scenario_menu()
+        except KnowledgeUnavailable:
+            return []
+        for scenario, articles in menu.items():
+            buttons = [
+                {"title": a.title, "payload": f'/ask_question{{"kb_article": "{a.id}"}}'}
+                for a in articles
+            ]
+            dispatcher.utter_message(response=f"utter_scenario_{scenario}", buttons=buttons)
+        return []

@@ -1,0 +1,147 @@
+"""Knowledge service: search with logging, feedback, the scenario menu and the gaps report.
+
+Every search is written to ``kb_searches`` (query, folded query, hits, top score, found,
+helpful) so the content team can see which questions found nothing or did not help.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import sessionmaker
+
+from bot.kb.articles import SCENARIOS, Article
+from bot.kb.search import Hit, KnowledgeBaseCache, shared_cache
+from bot.store.db import session_factory, session_scope
+from bot.store.models import KbSearch
+
+log = logging.getLogger(__name__)
+
+MENU_SIZE = 3
+
+
+class KnowledgeUnavailable(RuntimeError):
+    """The search log could not be written or read."""
+
+
+@dataclass(frozen=True)
+class KnowledgeAnswer:
+    search_id: int
+    hits: tuple[Hit, ...]
+
+
+@dataclass(frozen=True)
+class Gap:
+    query: str
+    count: int
+    not_found: int
+    unhelpful: int
+
+
+class KnowledgeService:
+    def __init__(
+        self, factory: sessionmaker | None = None, cache: KnowledgeBaseCache | None = None
+    ) -> None:
+        self._factory = factory or session_factory()
+        self._cache = cache or shared_cache()
+
+    def _log(self, query: str, folded: str, hits: list[Hit], sender_id: str | None) -> int:
+        try:
+            with session_scope(self._factory) as session:
+                row = KbSearch(
+                    created_at=datetime.now(timezone.utc),
+                    sender_id=sender_id,
+                    query=query[:500],
+                    normalised_query=folded[:500],
+                    hits=[{"id": h.id, "score": h.score} for h in hits],
+                    top_article=hits[0].id if hits else None,
+                    top_score=hits[0].score if hits else None,
+                    found=bool(hits),
+                )
+                session.add(row)
+                session.flush()
+                return row.id
+        except SQLAlchemyError as exc:
+            log.error("could not log a knowledge search: %s", type(exc).__name__)
+            raise KnowledgeUnavailable from exc
+
+    def answer(self, query: str, sender_id: str | None = None, k: int = 3) -> KnowledgeAnswer:
+        """Search and log; hits are empty when nothing passes the threshold."""
+        kb = self._cache.get()
+        hits = kb.search(query, k=k)
+        search_id = self._log(query, kb.folder.fold(query), hits, sender_id)
+        return KnowledgeAnswer(search_id, tuple(hits))
+
+    def open_article(
+        self, article_id: str, sender_id: str | None = None, second_try: bool = False
+    ) -> KnowledgeAnswer:
+        """Show one article chosen from a menu or offered as the second candidate."""
+        kb = self._cache.get()
+        article = kb.article(article_id)
+        if article is None:
+            return KnowledgeAnswer(self._log(f"#{article_id}", "", [], sender_id), ())
+        hit = Hit(article.id, article.title, 1.0, article.answer, article.scenario)
+        marker = "second-candidate" if second_try else "menu"
+        return KnowledgeAnswer(self._log(f"#{marker}:{article_id}", "", [hit], sender_id), (hit,))
+
+    def record_feedback(self, search_id: int, helpful: bool) -> None:
+        try:
+            with session_scope(self._factory) as session:
+                row = session.get(KbSearch, search_id)
+                if row is not None:
+                    row.helpful = helpful
+        except SQLAlchemyError as exc:
+            raise KnowledgeUnavailable from exc
+
+    def scenario_menu(self, size: int = MENU_SIZE) -> dict[str, list[Article]]:
+        """Per scenario, the articles customers open most (ties: the order in the files)."""
+        kb = self._cache.get()
+        try:
+            with session_scope(self._factory) as session:
+                usage = Counter(
+                    dict(
+                        session.execute(
+                            select(KbSearch.top_article, func.count())
+                            .where(KbSearch.top_article.is_not(None))
+                            .group_by(KbSearch.top_article)
+                        ).all()
+                    )
+                )
+        except SQLAlchemyError as exc:
+            raise KnowledgeUnavailable from exc
+        menu: dict[str, list[Article]] = {}
+        for scenario in SCENARIOS:
+            in_scenario = [a for a in kb.articles if a.scenario == scenario]
+            in_scenario.sort(key=lambda a: -usage.get(a.id, 0))
+            menu[scenario] = in_scenario[:size]
+        return menu
+
+    def gaps(self, limit: int = 20) -> list[Gap]:
+        """Most frequent questions that found nothing or were rated unhelpful."""
+        with session_scope(self._factory) as session:
+            rows = session.execute(
+                select(KbSearch.normalised_query, KbSearch.found, KbSearch.helpful).where(
+                    (KbSearch.found.is_(False)) | (KbSearch.helpful.is_(False))
+                )
+            ).all()
+        counts: dict[str, list[int]] = {}
+        for query, found, helpful in rows:
+            if not query:
+                continue
+            entry = counts.setdefault(query, [0, 0])
+            entry[0] += not found
+            entry[1] += helpful is False
+        gaps = [Gap(q, nf + uh, nf, uh) for q, (nf, uh) in counts.items()]
+        gaps.sort(key=lambda g: (-g.count, g.query))
+        return gaps[:limit]
+
+
+@lru_cache(maxsize=1)
+def default_knowledge_service() -> KnowledgeService:
+    return KnowledgeService()
