@@ -48,7 +48,9 @@ class ActionAnswerQuestion(Action):
         return [
             SlotSet("kb_article", None),
             SlotSet("kb_search_id", result.search_id),
-            SlotSet("kb_candidates", [h.id for h in result.hits[1:2]]),
+            SlotSet(
+                "kb_candidates", [result.second_candidate.id] if result.second_candidate else []
+            ),
         ]
 
 

@@ -24,6 +24,7 @@ from bot.store.models import KbSearch
 log = logging.getLogger(__name__)
 
 MENU_SIZE = 3
+SECOND_CANDIDATE_FACTOR = 0.6
 
 
 class KnowledgeUnavailable(RuntimeError):
@@ -34,6 +35,8 @@ class KnowledgeUnavailable(RuntimeError):
 class KnowledgeAnswer:
     search_id: int
     hits: tuple[Hit, ...]
+    second_candidate: Hit | None = None
+    """Offered when the best hit did not help; may score below the answer threshold."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,12 @@ class KnowledgeService:
         """Search and log; hits are empty when nothing passes the threshold."""
         kb = self._cache.get()
         hits = kb.search(query, k=k)
+        second = None
+        if hits:
+            relaxed = kb.search(query, k=2, threshold=kb.threshold * SECOND_CANDIDATE_FACTOR)
+            second = relaxed[1] if len(relaxed) > 1 else None
         search_id = self._log(query, kb.folder.fold(query), hits, sender_id)
-        return KnowledgeAnswer(search_id, tuple(hits))
+        return KnowledgeAnswer(search_id, tuple(hits), second)
 
     def open_article(
         self, article_id: str, sender_id: str | None = None, second_try: bool = False

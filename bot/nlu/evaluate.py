@@ -24,6 +24,8 @@ class IntentReport:
     total: int
     accuracy: float
     macro_f1: float
+    accuracy_without_fallback: float = 0.0
+    fallback_rate: float = 0.0
     confusions: list[tuple[str, str, int]] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
 
@@ -49,15 +51,37 @@ def score(gold: list[str], predicted: list[str], texts: list[str]) -> IntentRepo
     )
 
 
-async def _predict(model: Path, texts: list[str]) -> list[str]:
+@dataclass(frozen=True)
+class Prediction:
+    intent: str
+    """What the assistant acts on (``nlu_fallback`` when confidence is low)."""
+    top_intent: str
+    """The best real intent, ignoring the fallback threshold."""
+    confidence: float
+
+
+async def _predict(model: Path, texts: list[str]) -> list[Prediction]:
+    import logging
+
+    import structlog
     from rasa.core.agent import Agent
 
+    logging.getLogger("rasa").setLevel(logging.WARNING)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     agent = Agent.load(str(model))
-    predicted = []
+    predictions = []
     for text in texts:
         parsed = await agent.parse_message(text)
-        predicted.append((parsed.get("intent") or {}).get("name") or "")
-    return predicted
+        ranking = [r for r in parsed.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
+        top = ranking[0] if ranking else {"name": "", "confidence": 0.0}
+        predictions.append(
+            Prediction(
+                intent=(parsed.get("intent") or {}).get("name") or "",
+                top_intent=top["name"],
+                confidence=float(top["confidence"]),
+            )
+        )
+    return predictions
 
 
 def evaluate(model: Path, holdout: Path = HOLDOUT_FILE) -> IntentReport:
@@ -70,8 +94,14 @@ def evaluate(model: Path, holdout: Path = HOLDOUT_FILE) -> IntentReport:
     examples = [m for m in load_data(str(holdout)).intent_examples]
     texts = [m.get("text") for m in examples]
     gold = [m.get("intent") for m in examples]
-    predicted = asyncio.run(_predict(model, texts))
-    return score(gold, predicted, texts)
+    predictions = asyncio.run(_predict(model, texts))
+    report = score(gold, [p.intent for p in predictions], texts)
+    top = [p.top_intent for p in predictions]
+    report.accuracy_without_fallback = sum(g == t for g, t in zip(gold, top, strict=True)) / max(
+        1, len(gold)
+    )
+    report.fallback_rate = sum(p.intent == "nlu_fallback" for p in predictions) / max(1, len(gold))
+    return report
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -85,6 +115,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(f"examples   {report.total}")
     print(f"accuracy   {report.accuracy:.3f}")
     print(f"macro-F1   {report.macro_f1:.3f}")
+    print(f"accuracy ignoring the fallback threshold  {report.accuracy_without_fallback:.3f}")
+    print(f"fallback rate  {report.fallback_rate:.3f}")
     print("confusions (gold -> predicted: count)")
     for gold, predicted, count in report.confusions[:15]:
         print(f"  {gold} -> {predicted}: {count}")

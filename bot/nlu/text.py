@@ -13,7 +13,9 @@ from functools import lru_cache
 MAX_MESSAGE_CHARS = 500
 """Longer messages are cut: the intent is in the first sentences and cost grows with length."""
 
-_DIGIT_GAP = re.compile(r"(?<=\d) (?=\d)")
+_DIGIT_GROUPS = re.compile(r"\d+(?: \d+)+")
+_WHOLE_NUMBER_DIGITS = 11
+"""A group this long is a whole phone or order number: never glued onto its neighbours."""
 _DASHED_PHONE = re.compile(r"(?<!\d)(1\d{2})-(\d{4})-(\d{4})(?!\d)")
 _ORDER_NO = re.compile(r"(?<![A-Za-z0-9])so(\d{11})(?!\d)", re.IGNORECASE)
 _TICKET_NO = re.compile(r"(?<![A-Za-z0-9])t(\d{8})\s*[-_－—]?\s*(\d{4})(?!\d)", re.IGNORECASE)
@@ -50,6 +52,18 @@ def strip_unprintable(text: str) -> str:
     return "".join(kept)
 
 
+def _join_digit_groups(match: re.Match[str]) -> str:
+    """"138 1234 5678" → "13812345678", but "SO20261101001 13812345678" keeps its space."""
+    groups = match.group(0).split(" ")
+    joined = [groups[0]]
+    for group in groups[1:]:
+        if len(joined[-1]) >= _WHOLE_NUMBER_DIGITS or len(group) >= _WHOLE_NUMBER_DIGITS:
+            joined.append(group)
+        else:
+            joined[-1] += group
+    return " ".join(joined)
+
+
 def to_simplified(text: str) -> str:
     """Fold Traditional Chinese to Simplified."""
     return _t2s().convert(text)
@@ -70,7 +84,7 @@ def normalise_text(text: str | None, keep_emoji: bool = False) -> str:
     if not keep_emoji:
         text = "".join(" " if is_emoji(c) else c for c in text)
     text = to_simplified(text)
-    text = _DIGIT_GAP.sub("", text)
+    text = _DIGIT_GROUPS.sub(_join_digit_groups, text)
     text = _DASHED_PHONE.sub(r"\1\2\3", text)
     text = _ORDER_NO.sub(lambda m: "SO" + m.group(1), text)
     text = _TICKET_NO.sub(lambda m: f"T{m.group(1)}-{m.group(2)}", text)

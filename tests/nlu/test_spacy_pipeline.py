@@ -91,6 +91,13 @@ def test_order_phone_and_ticket_together(nlp: Language) -> None:
     ]
 
 
+def test_order_and_phone_separated_by_a_space(nlp: Language) -> None:
+    assert entities(nlp, "so20261101001 138 0013 8000") == [
+        ("SO20261101001", "order_id", ""),
+        ("13800138000", "phone", ""),
+    ]
+
+
 # -- products -----------------------------------------------------------------------------
 
 

@@ -140,3 +140,21 @@ def test_normalising_is_idempotent() -> None:
     once = normalise_text("我要退貨！ＳＯ２０２６１１０１００１ 手機138 1234 5678😀")
     assert once == "我要退货!SO20261101001 手机13812345678"
     assert normalise_text(once) == once
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("so20261101001 13812345678", "SO20261101001 13812345678"),
+        ("so20261101001 138-1234-5678", "SO20261101001 13812345678"),
+        ("SO20261101001 138 1234 5678", "SO20261101001 13812345678"),
+        ("13800138000 SO20261101001", "13800138000 SO20261101001"),
+        ("T20261123-0007 13812345678", "T20261123-0007 13812345678"),
+        ("t20261123 0007 13800138000", "T20261123-0007 13800138000"),
+        ("138 1234 5678 139 1234 5678", "13812345678 13912345678"),
+        ("SO20261101001 2台", "SO20261101001 2台"),
+    ],
+)
+def test_whole_numbers_are_not_glued_onto_their_neighbours(typed: str, expected: str) -> None:
+    # An order number and a phone in one message must both survive.
+    assert normalise_text(typed) == expected

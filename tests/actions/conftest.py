@@ -1,0 +1,86 @@
+"""Action fixtures: a demo database behind the actions' service desk, and tracker builders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.demo import load_demo_data
+from bot.kb.search import KnowledgeBaseCache
+from bot.kb.service import KnowledgeService
+from bot.services.desk import ServiceDesk
+from bot.settings import PROJECT_ROOT
+from bot.store.db import make_engine, make_session_factory, upgrade_database
+
+DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+SLOT_NAMES = list(DOMAIN["slots"])
+
+
+@pytest.fixture
+def domain() -> dict:
+    return DOMAIN
+
+
+@pytest.fixture
+def demo_factory(sqlite_url: str) -> Iterator[Any]:
+    upgrade_database(sqlite_url)
+    engine = make_engine(sqlite_url)
+    factory = make_session_factory(engine)
+    load_demo_data(factory)
+    yield factory
+    engine.dispose()
+
+
+@pytest.fixture
+def desk(demo_factory, monkeypatch: pytest.MonkeyPatch) -> ServiceDesk:
+    """Point every action module at a desk over the per-test demo database."""
+    desk = ServiceDesk(demo_factory)
+    for module in ("actions.forms", "actions.tickets", "actions.conversation"):
+        monkeypatch.setattr(f"{module}.default_desk", lambda: desk)
+    return desk
+
+
+@pytest.fixture
+def knowledge(demo_factory, monkeypatch: pytest.MonkeyPatch) -> KnowledgeService:
+    service = KnowledgeService(demo_factory, KnowledgeBaseCache())
+    monkeypatch.setattr("actions.knowledge.default_knowledge_service", lambda: service)
+    return service
+
+
+def make_tracker(
+    slots: dict[str, Any] | None = None,
+    text: str = "",
+    intent: str = "inform",
+    ranking: list[dict] | None = None,
+    sender_id: str = "test-user",
+    channel: str = "rest",
+) -> Tracker:
+    """A tracker as the action server receives it."""
+    all_slots = dict.fromkeys(SLOT_NAMES)
+    all_slots.update(slots or {})
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.9},
+        "intent_ranking": ranking or [{"name": intent, "confidence": 0.9}],
+        "entities": [],
+    }
+    events = [{"event": "user", "text": text, "parse_data": latest, "input_channel": channel}]
+    return Tracker(
+        sender_id,
+        all_slots,
+        latest,
+        events,
+        False,
+        None,
+        {"name": all_slots.get("active_loop")},
+        "action_listen",
+    )
+
+
+def responses(dispatcher: CollectingDispatcher) -> list[str]:
+    return [m.get("response") for m in dispatcher.messages]

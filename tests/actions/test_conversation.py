@@ -1,0 +1,77 @@
+"""Fallback, cancel and asking for a person."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.conversation import (
+    ActionCancelRequest,
+    ActionClarifyFallback,
+    ActionRequestHuman,
+    intent_labels,
+)
+from tests.actions.conftest import make_tracker, responses
+
+RANKING = [
+    {"name": "nlu_fallback", "confidence": 0.6},
+    {"name": "request_return", "confidence": 0.3},
+    {"name": "greet", "confidence": 0.05},
+    {"name": "query_order", "confidence": 0.04},
+]
+
+
+def run(action, tracker, domain):
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker, domain))
+    return dispatcher, events
+
+
+def test_first_miss_suggests_the_likeliest_service_intents(domain) -> None:
+    tracker = make_tracker(text="那个东西", intent="nlu_fallback", ranking=RANKING)
+    dispatcher, events = run(ActionClarifyFallback(), tracker, domain)
+    assert responses(dispatcher) == ["utter_clarify"]
+    payloads = [b["payload"] for b in dispatcher.messages[0]["buttons"]]
+    # Only intents with a customer-facing label are offered (not greet), plus "none of these".
+    assert payloads == ["/request_return", "/query_order", "/out_of_scope"]
+    titles = [b["title"] for b in dispatcher.messages[0]["buttons"]]
+    assert titles[0] == intent_labels()["request_return"]
+    assert events[0]["event"] == "rewind"
+    assert events[-1] == {
+        "event": "slot",
+        "timestamp": None,
+        "name": "fallback_count",
+        "value": 1.0,
+    }
+
+
+def test_second_miss_in_a_row_offers_a_ticket_or_a_person(domain) -> None:
+    tracker = make_tracker({"fallback_count": 1.0}, intent="nlu_fallback", ranking=RANKING)
+    dispatcher, events = run(ActionClarifyFallback(), tracker, domain)
+    assert responses(dispatcher) == ["utter_offer_help"]
+    assert events[-1]["name"] == "fallback_count" and events[-1]["value"] == 0.0
+
+
+def test_cancel_clears_the_request_but_keeps_identity(domain) -> None:
+    dispatcher, events = run(ActionCancelRequest(), make_tracker({"request_reason": "x"}), domain)
+    assert responses(dispatcher) == ["utter_cancelled"]
+    cleared = {e["name"] for e in events}
+    assert "request_reason" in cleared and "order_id" not in cleared
+
+
+def test_verified_customer_asking_for_a_person_gets_a_callback_ticket(desk, domain) -> None:
+    slots = {
+        "order_id": "SO20261101001",
+        "phone": "13800138000",
+        "verified_customer": "SO20261101001",
+    }
+    dispatcher, _ = run(ActionRequestHuman(), make_tracker(slots), domain)
+    assert responses(dispatcher) == ["utter_handoff", "utter_handoff_ticket"]
+    ticket = desk.tickets.timeline(dispatcher.messages[1]["ticket_id"])
+    assert ticket.category == "inquiry"
+
+
+def test_anonymous_customer_asking_for_a_person_is_told_one_is_coming(desk, domain) -> None:
+    dispatcher, _ = run(ActionRequestHuman(), make_tracker(), domain)
+    assert responses(dispatcher) == ["utter_handoff"]

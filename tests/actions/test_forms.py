@@ -1,0 +1,164 @@
+"""Form validation: identity before private data, and each answer checked."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.forms import MAX_IDENTITY_FAILURES, VALIDATIONS
+from tests.actions.conftest import make_tracker, responses
+
+ORDER, PHONE, OTHER_PHONE = "SO20261101001", "13800138000", "13900139000"
+
+
+def validation(form: str):
+    return next(cls() for cls in VALIDATIONS if cls().name() == f"validate_{form}")
+
+
+def test_every_form_in_the_domain_has_a_validation_action(domain) -> None:
+    names = {cls().name() for cls in VALIDATIONS}
+    assert names == {f"validate_{form}" for form in domain["forms"]}
+
+
+@pytest.mark.parametrize("raw", ["12345", "SO123", "订单号我忘了", "SO2026110100"])
+def test_malformed_order_number_gets_a_format_hint(raw, desk, domain) -> None:
+    dispatcher = CollectingDispatcher()
+    result = validation("return_form").validate_order_id(raw, dispatcher, make_tracker(), domain)
+    assert result == {"order_id": None}
+    assert responses(dispatcher) == ["utter_invalid_order_id"]
+
+
+def test_lower_case_order_number_is_accepted(desk, domain) -> None:
+    result = validation("return_form").validate_order_id(
+        "so20261101001", CollectingDispatcher(), make_tracker(), domain
+    )
+    assert result == {"order_id": ORDER}
+
+
+def test_right_order_and_phone_verify_the_customer(desk, domain) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker({"order_id": ORDER})
+    result = validation("return_form").validate_phone(PHONE, dispatcher, tracker, domain)
+    assert result["phone"] == PHONE
+    assert result["verified_customer"] == ORDER
+    assert dispatcher.messages == []
+
+
+def test_wrong_phone_and_unknown_order_get_the_same_reply(desk, domain) -> None:
+    wrong_phone, unknown_order = CollectingDispatcher(), CollectingDispatcher()
+    form = validation("repair_form")
+    first = form.validate_phone(OTHER_PHONE, wrong_phone, make_tracker({"order_id": ORDER}), domain)
+    second = form.validate_phone(
+        PHONE, unknown_order, make_tracker({"order_id": "SO29999999999"}), domain
+    )
+    assert responses(wrong_phone) == responses(unknown_order) == ["utter_identity_not_found"]
+    for result in (first, second):
+        assert result["order_id"] is None and result["phone"] is None
+        assert "verified_customer" not in result
+
+
+def test_repeated_identity_failures_lock_the_lookup(desk, domain) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(
+        {"order_id": ORDER, "identity_failures": float(MAX_IDENTITY_FAILURES - 1)}
+    )
+    result = validation("return_form").validate_phone(OTHER_PHONE, dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_identity_locked"]
+    assert result["identity_failures"] == MAX_IDENTITY_FAILURES
+    locked = CollectingDispatcher()
+    validation("return_form").validate_phone(
+        PHONE, locked, make_tracker({"order_id": ORDER, "identity_failures": 3.0}), domain
+    )
+    assert responses(locked) == ["utter_identity_locked"]
+
+
+def test_malformed_phone_is_rejected(desk, domain) -> None:
+    dispatcher = CollectingDispatcher()
+    result = validation("return_form").validate_phone(
+        "12345", dispatcher, make_tracker({"order_id": ORDER}), domain
+    )
+    assert result == {"phone": None}
+    assert responses(dispatcher) == ["utter_invalid_phone"]
+
+
+def test_database_down_during_identity_check_gets_a_useful_reply(desk, domain, monkeypatch):
+    from bot.services.desk import ServiceUnavailable
+
+    def broken(*_args):
+        raise ServiceUnavailable
+
+    monkeypatch.setattr(desk, "verify_identity", broken)
+    dispatcher = CollectingDispatcher()
+    result = validation("return_form").validate_phone(
+        PHONE, dispatcher, make_tracker({"order_id": ORDER}), domain
+    )
+    assert result == {"phone": None}
+    assert responses(dispatcher) == ["utter_service_unavailable"]
+
+
+def test_appointment_date_understands_relative_days_and_fills_the_time_slot(desk, domain):
+    tomorrow = desk.today() + timedelta(days=1)
+    result = validation("repair_form").validate_appointment_date(
+        "明天上午", CollectingDispatcher(), make_tracker(), domain
+    )
+    assert result == {"appointment_date": tomorrow.isoformat(), "time_slot": "上午"}
+
+
+@pytest.mark.parametrize("answer", ["今天", "随便哪天", "明年三月"])
+def test_unbookable_dates_are_rejected(answer, desk, domain) -> None:
+    dispatcher = CollectingDispatcher()
+    result = validation("installation_form").validate_appointment_date(
+        answer, dispatcher, make_tracker(), domain
+    )
+    assert result == {"appointment_date": None}
+    assert responses(dispatcher) == ["utter_invalid_date"]
+
+
+def test_time_slot_is_normalised(desk, domain) -> None:
+    form = validation("maintenance_form")
+    assert form.validate_time_slot("下午吧", CollectingDispatcher(), make_tracker(), domain) == {
+        "time_slot": "下午"
+    }
+    dispatcher = CollectingDispatcher()
+    assert form.validate_time_slot("都行", dispatcher, make_tracker(), domain) == {
+        "time_slot": None
+    }
+    assert responses(dispatcher) == ["utter_invalid_time_slot"]
+
+
+def test_product_must_be_on_the_verified_order(desk, domain) -> None:
+    form = validation("repair_form")
+    verified = {"order_id": ORDER, "verified_customer": ORDER}
+    ok = form.validate_product("洗衣机", CollectingDispatcher(), make_tracker(verified), domain)
+    assert ok == {"product": "滚筒洗衣机"}
+    dispatcher = CollectingDispatcher()
+    wrong = form.validate_product("空调", dispatcher, make_tracker(verified), domain)
+    assert wrong == {"product": None}
+    assert responses(dispatcher) == ["utter_unknown_product"]
+    assert "滚筒洗衣机" in dispatcher.messages[0]["order_products"]
+
+
+def test_too_short_fault_description_asks_for_more(desk, domain) -> None:
+    dispatcher = CollectingDispatcher()
+    form = validation("repair_form")
+    assert form.validate_fault_description("坏", dispatcher, make_tracker(), domain) == {
+        "fault_description": None
+    }
+    assert responses(dispatcher) == ["utter_text_too_short"]
+
+
+def test_typed_order_number_without_entity_is_extracted(desk, domain) -> None:
+    tracker = make_tracker({"requested_slot": "order_id"}, text="订单是so20261101001哦")
+    extracted = asyncio.run(
+        validation("return_form").extract_order_id(CollectingDispatcher(), tracker, domain)
+    )
+    assert extracted == {"order_id": "so20261101001"}
+
+
+def test_a_digression_is_not_taken_as_an_answer(desk, domain) -> None:
+    tracker = make_tracker({"requested_slot": "phone"}, text="退货要运费吗", intent="ask_question")
+    extraction = validation("return_form").extract_phone(CollectingDispatcher(), tracker, domain)
+    assert asyncio.run(extraction) == {}

@@ -1,0 +1,85 @@
+"""Knowledge answers in the conversation: answer, not helpful → second candidate → help."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
+
+from actions.knowledge import ActionAnswerQuestion, ActionKnowledgeFeedback, ActionShowScenarios
+from bot.store.models import KbSearch
+from tests.actions.conftest import make_tracker, responses
+
+
+def run(action, tracker, domain):
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker, domain))
+    return dispatcher, {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+def test_question_gets_the_short_answer_title_and_feedback_buttons(knowledge, domain) -> None:
+    tracker = make_tracker(text="退货的运费谁来出", intent="ask_question")
+    dispatcher, slots = run(ActionAnswerQuestion(), tracker, domain)
+    assert responses(dispatcher) == ["utter_kb_answer"]
+    message = dispatcher.messages[0]
+    assert message["title"] == "退货运费谁承担"
+    assert [b["payload"] for b in message["buttons"]] == ["/affirm", "/deny"]
+    assert slots["kb_search_id"] is not None
+
+
+def test_unanswerable_question_offers_a_ticket_or_a_person(knowledge, domain) -> None:
+    tracker = make_tracker(text="你们卖二手车吗", intent="ask_question")
+    dispatcher, _ = run(ActionAnswerQuestion(), tracker, domain)
+    assert responses(dispatcher) == ["utter_kb_not_found"]
+
+
+def test_not_helpful_then_second_candidate_then_ticket_or_person(knowledge, demo_factory, domain):
+    asked = make_tracker(text="退货的运费谁来出", intent="ask_question")
+    _, slots = run(ActionAnswerQuestion(), asked, domain)
+    first_search = slots["kb_search_id"]
+    assert slots["kb_candidates"], "a second candidate is kept for a 'not helpful' answer"
+
+    denied = make_tracker(slots, intent="deny")
+    dispatcher, slots = run(ActionKnowledgeFeedback(), denied, domain)
+    assert responses(dispatcher) == ["utter_kb_second_try", "utter_kb_answer"]
+    with demo_factory() as session:
+        assert session.get(KbSearch, int(first_search)).helpful is False
+
+    denied_again = make_tracker(slots, intent="deny")
+    dispatcher, _ = run(ActionKnowledgeFeedback(), denied_again, domain)
+    assert responses(dispatcher) == ["utter_offer_help"]
+
+
+def test_helpful_feedback_is_recorded(knowledge, demo_factory, domain) -> None:
+    _, slots = run(
+        ActionAnswerQuestion(), make_tracker(text="发票怎么开", intent="ask_question"), domain
+    )
+    dispatcher, _ = run(ActionKnowledgeFeedback(), make_tracker(slots, intent="affirm"), domain)
+    assert responses(dispatcher) == ["utter_kb_glad"]
+    with demo_factory() as session:
+        rows = session.execute(select(KbSearch.helpful)).scalars().all()
+    assert rows == [True]
+
+
+def test_scenario_menu_lists_four_scenarios_with_article_buttons(knowledge, domain) -> None:
+    dispatcher, _ = run(ActionShowScenarios(), make_tracker(intent="ask_capabilities"), domain)
+    assert responses(dispatcher) == [
+        "utter_capabilities",
+        "utter_scenario_new_user_guide",
+        "utter_scenario_product_use",
+        "utter_scenario_troubleshooting",
+        "utter_scenario_account_management",
+    ]
+    for message in dispatcher.messages[1:]:
+        assert message["buttons"]
+        assert all(
+            b["payload"].startswith('/ask_question{"kb_article": ') for b in message["buttons"]
+        )
+
+
+def test_choosing_an_article_from_the_menu_shows_it(knowledge, domain) -> None:
+    tracker = make_tracker({"kb_article": "invoice"}, intent="ask_question")
+    dispatcher, slots = run(ActionAnswerQuestion(), tracker, domain)
+    assert dispatcher.messages[0]["response"] == "utter_kb_answer"
+    assert slots["kb_article"] is None

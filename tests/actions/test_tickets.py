@@ -1,0 +1,118 @@
+"""Ticket actions: a submitted form becomes a ticket; status and delivery are shown."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import func, select
+
+from actions.tickets import OPEN_TICKET_ACTIONS, ActionShowOrderStatus, ActionShowTicketStatus
+from bot.services.desk import ServiceUnavailable
+from bot.store.models import Ticket
+from tests.actions.conftest import make_tracker, responses
+
+ORDER, PHONE = "SO20261101001", "13800138000"
+VERIFIED = {"order_id": ORDER, "phone": PHONE, "verified_customer": ORDER}
+
+
+def run(action, tracker, domain):
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker, domain))
+    return dispatcher, {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+def open_action(kind: str):
+    return next(cls() for cls in OPEN_TICKET_ACTIONS if cls().kind == kind)
+
+
+def ticket_count(factory) -> int:
+    with factory() as session:
+        return session.execute(select(func.count()).select_from(Ticket)).scalar_one()
+
+
+def test_every_open_ticket_action_is_declared_in_the_domain(domain) -> None:
+    for cls in OPEN_TICKET_ACTIONS:
+        assert cls().name() in domain["actions"]
+
+
+def test_submitted_repair_opens_a_ticket_with_appointment(desk, demo_factory, domain) -> None:
+    before = ticket_count(demo_factory)
+    slots = dict(
+        VERIFIED,
+        product="滚筒洗衣机",
+        fault_description="底部漏水 报E3",
+        address="北京市朝阳区建国路88号",
+        appointment_date="2026-11-28",
+        time_slot="上午",
+    )
+    dispatcher, slots_set = run(open_action("repair"), make_tracker(slots, sender_id="c-1"), domain)
+    assert responses(dispatcher) == ["utter_ticket_opened", "utter_appointment_booked"]
+    opened = dispatcher.messages[0]
+    assert opened["ticket_id"].startswith("T") and opened["category_label"] == "维修"
+    assert ticket_count(demo_factory) == before + 1
+    ticket = desk.tickets.timeline(opened["ticket_id"])
+    assert ticket.category == "repair" and ticket.sender_id == "c-1"
+    assert ticket.details["故障描述"] == "底部漏水 报E3"
+    assert ticket.details["预约时间"] == "2026-11-28 上午"
+    # The request's answers are cleared; identity stays for the next request.
+    assert slots_set["fault_description"] is None and slots_set["ticket_id"] == opened["ticket_id"]
+    assert "order_id" not in slots_set
+
+
+def test_safety_words_make_a_repair_urgent(desk, domain) -> None:
+    slots = dict(VERIFIED, product="滚筒洗衣机", fault_description="插头冒烟了 有焦味")
+    dispatcher, _ = run(open_action("repair"), make_tracker(slots), domain)
+    ticket = desk.tickets.timeline(dispatcher.messages[0]["ticket_id"])
+    assert ticket.need_class == "urgent"
+
+
+def test_unverified_pair_never_opens_a_ticket(desk, demo_factory, domain) -> None:
+    before = ticket_count(demo_factory)
+    slots = {"order_id": ORDER, "phone": "13900139000", "request_reason": "不想要了"}
+    dispatcher, slots_set = run(open_action("return"), make_tracker(slots), domain)
+    assert responses(dispatcher) == ["utter_identity_not_found"]
+    assert ticket_count(demo_factory) == before
+    assert slots_set == {"order_id": None, "phone": None}
+
+
+def test_database_failure_keeps_the_answers_and_says_so(desk, domain, monkeypatch) -> None:
+    def broken(*_args, **_kwargs):
+        raise ServiceUnavailable
+
+    monkeypatch.setattr(desk, "open_request", broken)
+    slots = dict(VERIFIED, request_reason="尺寸不合适")
+    dispatcher, slots_set = run(open_action("return"), make_tracker(slots), domain)
+    assert responses(dispatcher) == ["utter_ticket_failed"]
+    assert slots_set == {}  # nothing cleared: the customer can retry without retyping
+
+
+def test_ticket_status_shows_the_customers_own_timeline(desk, domain) -> None:
+    dispatcher, _ = run(
+        open_action("return"), make_tracker(dict(VERIFIED, request_reason="不想要了")), domain
+    )
+    ticket_no = dispatcher.messages[0]["ticket_id"]
+    status, _ = run(
+        ActionShowTicketStatus(), make_tracker(dict(VERIFIED, ticket_id=ticket_no)), domain
+    )
+    assert responses(status) == ["utter_ticket_timeline"]
+    shown = status.messages[0]
+    assert shown["ticket_id"] == ticket_no and shown["status_label"] == "已受理"
+    assert "已受理" in shown["timeline"] and shown["next_step"]
+
+
+def test_someone_elses_ticket_number_is_not_shown(desk, domain) -> None:
+    other = desk.tickets.list_tickets()
+    foreign = next(t for t in other if t.customer_name != "张伟")
+    status, _ = run(
+        ActionShowTicketStatus(), make_tracker(dict(VERIFIED, ticket_id=foreign.ticket_no)), domain
+    )
+    assert responses(status) == ["utter_ticket_not_yours"]
+
+
+def test_order_status_shows_delivery(desk, domain) -> None:
+    dispatcher, _ = run(ActionShowOrderStatus(), make_tracker(VERIFIED), domain)
+    assert responses(dispatcher) == ["utter_order_status"]
+    assert dispatcher.messages[0]["order_id"] == ORDER
+    assert dispatcher.messages[0]["delivery_label"] == "已签收"
+    assert "滚筒洗衣机" in dispatcher.messages[0]["items"]
