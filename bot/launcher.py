@@ -16,8 +16,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
+import yaml
 
 from bot.settings import PROJECT_ROOT
 
@@ -26,6 +28,7 @@ logger = logging.getLogger(__name__)
 MODELS_DIR = PROJECT_ROOT / "models"
 MODEL_FILE = MODELS_DIR / "assistant.tar.gz"
 FINGERPRINT_FILE = MODELS_DIR / "assistant.fingerprint"
+DEFAULT_ACTION_PORT = 5055
 TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu")
 """Files whose content decides the trained model; anything else changing needs no retrain."""
 
@@ -106,16 +109,33 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float) -> None:
 
 
 def start_servers(
-    rasa_port: int = 5005, action_port: int = 5055, model: Path = MODEL_FILE
+    rasa_port: int = 5005,
+    action_port: int = DEFAULT_ACTION_PORT,
+    model: Path = MODEL_FILE,
+    extra_env: dict[str, str] | None = None,
+    log_dir: Path | None = None,
 ) -> list[subprocess.Popen]:
-    """Start the action server and the Rasa server (HTTP API on); return once both answer."""
+    """Start the action server and the Rasa server (HTTP API on); return once both answer.
+
+    With ``log_dir`` each server writes its output to ``<log_dir>/{actions,rasa}.log``.
+    """
     env = rasa_env()
-    env["ACTION_SERVER_URL"] = f"http://127.0.0.1:{action_port}/webhook"
+    env.update(extra_env or {})
+    endpoints = endpoints_file(action_port)
+
+    def output(name: str) -> Any:
+        if log_dir is None:
+            return None
+        log_dir.mkdir(parents=True, exist_ok=True)
+        return (log_dir / f"{name}.log").open("ab")
+
     actions = subprocess.Popen(
         [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
         cwd=PROJECT_ROOT,
         env=env,
         start_new_session=True,
+        stdout=output("actions"),
+        stderr=subprocess.STDOUT if log_dir else None,
     )
     rasa = subprocess.Popen(
         [
@@ -131,13 +151,15 @@ def start_servers(
             "--port",
             str(rasa_port),
             "--endpoints",
-            "endpoints.yml",
+            str(endpoints),
             "--credentials",
             "credentials.yml",
         ],
         cwd=PROJECT_ROOT,
         env=env,
         start_new_session=True,
+        stdout=output("rasa"),
+        stderr=subprocess.STDOUT if log_dir else None,
     )
     processes = [actions, rasa]
     try:
@@ -147,6 +169,19 @@ def start_servers(
         stop_servers(processes)
         raise
     return processes
+
+
+def endpoints_file(action_port: int) -> Path:
+    """endpoints.yml, or a copy under var/ pointing at another action-server port."""
+    default = PROJECT_ROOT / "endpoints.yml"
+    if action_port == DEFAULT_ACTION_PORT:
+        return default
+    config = yaml.safe_load(default.read_text(encoding="utf-8"))
+    config["action_endpoint"]["url"] = f"http://127.0.0.1:{action_port}/webhook"
+    copy = PROJECT_ROOT / "var" / f"endpoints-{action_port}.yml"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return copy
 
 
 def stop_servers(processes: list[subprocess.Popen], grace: float = 15) -> None:
@@ -226,7 +261,7 @@ def run_chat(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     up = subparsers.add_parser("up", help="prepare everything and run the assistant")
     up.add_argument("--port", type=int, default=5005)
-    up.add_argument("--action-port", type=int, default=5055)
+    up.add_argument("--action-port", type=int, default=DEFAULT_ACTION_PORT)
     up.add_argument("--retrain", action="store_true", help="train even if nothing changed")
     up.set_defaults(handler=run_up)
 

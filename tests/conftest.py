@@ -74,3 +74,11 @@ def postgres_url(postgres_database_url: str) -> str:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture(scope="session")
+def trained_model() -> Path:
+    """The assistant's Rasa model, trained once if data or config changed since last time."""
+    from bot.launcher import ensure_model
+
+    return ensure_model()

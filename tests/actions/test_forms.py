@@ -52,7 +52,7 @@ def test_wrong_phone_and_unknown_order_get_the_same_reply(desk, domain) -> None:
     form = validation("repair_form")
     first = form.validate_phone(OTHER_PHONE, wrong_phone, make_tracker({"order_id": ORDER}), domain)
     second = form.validate_phone(
-        PHONE, unknown_order, make_tracker({"order_id": "SO29999999999"}), domain
+        PHONE, unknown_order, make_tracker({"order_id": "SO20260101999"}), domain
     )
     assert responses(wrong_phone) == responses(unknown_order) == ["utter_identity_not_found"]
     for result in (first, second):

@@ -70,7 +70,9 @@ def test_joined_digit_groups_shorten_the_entity() -> None:
 def test_collapsed_spaces_and_full_width_are_handled() -> None:
     original = "我要   退貨，ＳＯ２０２６１１０１００１"
     normalised = normalise_text(original)
-    moved = realign_entities(original, normalised, [entity(original, "ＳＯ２０２６１１０１００１", "order_id")])
+    moved = realign_entities(
+        original, normalised, [entity(original, "ＳＯ２０２６１１０１００１", "order_id")]
+    )
     assert spans(normalised, moved) == [("order_id", "SO20261101001", "SO20261101001")]
 
 
@@ -98,7 +100,9 @@ def test_repeated_surfaces_map_to_successive_occurrences() -> None:
 
 def test_entities_that_cannot_be_found_are_dropped() -> None:
     emoji_only = "好的😀😀"
-    assert realign_entities(emoji_only, normalise_text(emoji_only), [entity(emoji_only, "😀😀")]) == []
+    assert (
+        realign_entities(emoji_only, normalise_text(emoji_only), [entity(emoji_only, "😀😀")]) == []
+    )
 
     # An entity beyond the message limit is cut away with the text.
     long_text = "退货" * 300 + "洗衣机"

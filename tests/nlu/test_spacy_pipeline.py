@@ -131,9 +131,7 @@ def test_plain_chatter_has_no_entities(nlp: Language, text: str) -> None:
 # -- saving -------------------------------------------------------------------------------
 
 
-def test_saved_pipeline_loads_back_with_the_same_entities(
-    nlp: Language, tmp_path: Path
-) -> None:
+def test_saved_pipeline_loads_back_with_the_same_entities(nlp: Language, tmp_path: Path) -> None:
     target = save_pipeline(tmp_path / "models" / "spacy_zh")
     assert target == tmp_path / "models" / "spacy_zh"
     assert (target / "config.cfg").is_file()

@@ -1,0 +1,171 @@
+"""End-to-end conversations through real running servers (Rasa REST channel + action server)
+against a fresh SQLite database holding the demo data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import create_engine, func, select
+
+from bot.demo import load_demo_data
+from bot.launcher import start_servers, stop_servers
+from bot.store.db import make_engine, make_session_factory, upgrade_database
+from bot.store.models import Ticket
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
+RASA_PORT, ACTION_PORT = 5105, 5155
+ORDER, PHONE, OTHER_PHONE = "SO20261101001", "13800138000", "13900139000"
+
+
+class Assistant:
+    def __init__(self, url: str, db_file: Path, log_dir: Path) -> None:
+        self.url = url
+        self.db_file = db_file
+        self.log_dir = log_dir
+
+    def say(self, sender: str, text: str) -> list[dict]:
+        reply = requests.post(
+            f"{self.url}/webhooks/rest/webhook",
+            json={"sender": sender, "message": text},
+            timeout=60,
+        )
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    def texts(self, sender: str, text: str) -> str:
+        return "\n".join(m.get("text") or "" for m in self.say(sender, text))
+
+    def ticket_count(self) -> int:
+        engine = create_engine(f"sqlite:///{self.db_file}", future=True)
+        with engine.connect() as connection:
+            count = connection.execute(select(func.count()).select_from(Ticket)).scalar_one()
+        engine.dispose()
+        return count
+
+
+@pytest.fixture(scope="session")
+def assistant(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+    workdir = tmp_path_factory.mktemp("e2e")
+    db_file = workdir / "assistant.db"
+    url = f"sqlite:///{db_file}"
+    upgrade_database(url)
+    engine = make_engine(url)
+    load_demo_data(make_session_factory(engine))
+    engine.dispose()
+    processes = start_servers(
+        RASA_PORT,
+        ACTION_PORT,
+        trained_model,
+        extra_env={"ASSISTANT_DATABASE_URL": url},
+        log_dir=workdir / "logs",
+    )
+    try:
+        yield Assistant(f"http://127.0.0.1:{RASA_PORT}", db_file, workdir / "logs")
+    finally:
+        stop_servers(processes)
+
+
+def test_return_request_opens_a_real_ticket_and_status_shows_its_timeline(assistant) -> None:
+    sender = "e2e-return"
+    before = assistant.ticket_count()
+    assert "订单号" in assistant.texts(sender, "我要退货")
+    assert "手机" in assistant.texts(sender, ORDER)
+    assert "原因" in assistant.texts(sender, PHONE)
+    opened = assistant.texts(sender, "尺寸买错了 放不下")
+    assert "已为您建立工单 T" in opened
+    assert assistant.ticket_count() == before + 1
+    ticket_no = opened.split("工单 ")[1].split("（")[0]
+
+    status = assistant.texts(sender, "我的退货到哪一步了")
+    assert ticket_no in status and "已受理" in status and "下一步" in status
+
+
+def test_repair_with_dates_and_a_policy_question_in_the_middle(assistant) -> None:
+    sender = "e2e-repair"
+    assistant.texts(sender, "我家洗衣机漏水了 派人来修一下")
+    assistant.texts(sender, ORDER)
+    assert "故障" in assistant.texts(sender, PHONE)
+    digression = assistant.say(sender, "退货要运费吗")
+    assert any("《" in (m.get("text") or "") for m in digression), digression
+    assert "故障" in (digression[-1].get("text") or ""), "the form asks its question again"
+    assistant.texts(sender, "底部一直漏水 显示E3")
+    assistant.texts(sender, "北京市朝阳区建国路88号3单元502")
+    done = assistant.texts(sender, "明天上午")
+    assert "已为您建立工单" in done and "上午" in done
+
+
+def test_wrong_phone_gets_the_same_answer_as_an_unknown_order(assistant) -> None:
+    assistant.texts("e2e-wrong-a", "快递到哪了")
+    assistant.texts("e2e-wrong-a", ORDER)
+    wrong_phone = assistant.texts("e2e-wrong-a", OTHER_PHONE)
+    assistant.texts("e2e-wrong-b", "快递到哪了")
+    assistant.texts("e2e-wrong-b", "SO20260101999")
+    unknown_order = assistant.texts("e2e-wrong-b", PHONE)
+    assert wrong_phone == unknown_order
+    assert "已签收" not in wrong_phone
+
+
+def test_order_delivery_status_after_identity(assistant) -> None:
+    sender = "e2e-order"
+    assistant.texts(sender, "我的订单发货了吗")
+    assistant.texts(sender, ORDER)
+    status = assistant.texts(sender, PHONE)
+    assert ORDER in status and "已签收" in status
+
+
+def test_cancel_in_the_middle_submits_nothing(assistant) -> None:
+    sender = "e2e-cancel"
+    before = assistant.ticket_count()
+    assistant.texts(sender, "帮我预约安装空调")
+    assert "取消" in assistant.texts(sender, "算了 不弄了")
+    assert assistant.ticket_count() == before
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "😡😡😡", "\x00\x01\x02\xff\ufffe", "退" * 5000, "<script>alert(1)</script>"],
+    ids=["empty", "spaces", "emoji-only", "binary", "5000-chars", "html"],
+)
+def test_bad_input_gets_a_reply_and_the_server_survives(assistant, text) -> None:
+    assistant.say("e2e-bad-input", text)
+    assert assistant.texts("e2e-bad-input", "你好"), "the assistant still answers afterwards"
+
+
+def test_database_down_gets_a_useful_reply_and_nothing_half_written(assistant) -> None:
+    sender = "e2e-db-down"
+    assistant.texts(sender, "我要退货")
+    assistant.texts(sender, ORDER)
+    assistant.texts(sender, PHONE)
+    before = assistant.ticket_count()
+    files = [assistant.db_file.with_name(assistant.db_file.name + s) for s in ("", "-wal", "-shm")]
+    away = assistant.db_file.parent / "away"
+    away.mkdir()
+    for file in files:
+        if file.exists():
+            shutil.move(file, away / file.name)
+    try:
+        reply = assistant.texts(sender, "不想要了")
+    finally:
+        for file in files:
+            if file.exists():
+                os.remove(file)  # the empty database SQLite created meanwhile
+        for moved in away.iterdir():
+            shutil.move(moved, assistant.db_file.parent / moved.name)
+        away.rmdir()
+    assert "系统" in reply and "稍后" in reply
+    assert assistant.ticket_count() == before
+
+
+def test_logs_never_contain_a_full_phone_number(assistant) -> None:
+    assistant.texts("e2e-logs", "快递到哪了")
+    assistant.texts("e2e-logs", ORDER)
+    assistant.texts("e2e-logs", OTHER_PHONE)
+    for log in assistant.log_dir.glob("*.log"):
+        content = log.read_text(encoding="utf-8", errors="replace")
+        assert PHONE not in content and OTHER_PHONE not in content, log.name

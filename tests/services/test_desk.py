@@ -1,0 +1,363 @@
+"""The service desk façade used by the custom actions, on a temporary SQLite database."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.demo import load_demo_data
+from bot.services.customers import VerifiedOrder
+from bot.services.desk import ServiceDesk, ServiceUnavailable
+from bot.services.orders import UnknownOrder
+from bot.store.db import session_factory, upgrade_database
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+TICKET_NO = re.compile(r"^T\d{8}-\d{4}$")
+DISPLAY_TIME = re.compile(r"^\d{1,2}月\d{1,2}日 \d{2}:\d{2}$")
+
+# From data/demo/demo_data.yml.
+ZHANG_ORDER, ZHANG_PHONE = "SO20261101001", "13800138000"  # 滚筒洗衣机; ticket T20261120-0001
+LI_ORDER, LI_PHONE = "SO20261103002", "13900139000"  # 电视 + 耳机; ticket T20261110-0001
+ZHANG_TICKET, LI_TICKET = "T20261120-0001", "T20261110-0001"
+
+
+def _demo_desk(url: str) -> ServiceDesk:
+    upgrade_database(url)
+    load_demo_data(session_factory(url))
+    return ServiceDesk(session_factory(url))
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> ServiceDesk:
+    """Read-only tests share one demo database."""
+    return _demo_desk(f"sqlite:///{tmp_path_factory.mktemp('desk') / 'assistant.db'}")
+
+
+@pytest.fixture
+def fresh_desk(sqlite_url: str) -> ServiceDesk:
+    """Tests that open tickets get their own demo database."""
+    return _demo_desk(sqlite_url)
+
+
+def _display(moment: datetime) -> str:
+    local = moment.astimezone(BEIJING)
+    return f"{local.month}月{local.day}日 {local:%H:%M}"
+
+
+# -- identity -----------------------------------------------------------------------------
+
+
+def test_verify_identity_with_the_right_pair(desk: ServiceDesk) -> None:
+    verified = desk.verify_identity(ZHANG_ORDER, ZHANG_PHONE)
+    assert verified is not None
+    assert (verified.order_no, verified.customer_name, verified.customer_tier) == (
+        ZHANG_ORDER,
+        "张伟",
+        "normal",
+    )
+
+
+def test_verify_identity_accepts_how_customers_type(desk: ServiceDesk) -> None:
+    verified = desk.verify_identity(ZHANG_ORDER.lower(), "138 0013 8000")
+    assert verified == desk.verify_identity(ZHANG_ORDER, ZHANG_PHONE)
+    assert verified is not None
+
+
+@pytest.mark.parametrize(
+    ("order_no", "phone"),
+    [
+        (ZHANG_ORDER, LI_PHONE),  # someone else's phone
+        (ZHANG_ORDER, "13812345678"),  # nobody's phone
+        ("SO20991231999", ZHANG_PHONE),  # unknown order
+        ("SO20991231999", "13812345678"),
+        (ZHANG_ORDER, "12345"),  # malformed phone
+        ("not-an-order", ZHANG_PHONE),
+    ],
+)
+def test_verify_identity_failures_all_look_the_same(
+    desk: ServiceDesk, order_no: str, phone: str
+) -> None:
+    assert desk.verify_identity(order_no, phone) is None
+
+
+# -- products on the order ----------------------------------------------------------------
+
+
+def test_order_products(desk: ServiceDesk) -> None:
+    assert desk.order_products(LI_ORDER) == ["65寸智能电视", "无线耳机"]
+
+
+@pytest.mark.parametrize(
+    ("order_no", "mention", "product"),
+    [
+        (ZHANG_ORDER, "洗衣机", "滚筒洗衣机"),
+        (ZHANG_ORDER, "washer", "滚筒洗衣机"),
+        (ZHANG_ORDER, "滚筒洗衣机", "滚筒洗衣机"),
+        (LI_ORDER, "耳机", "无线耳机"),
+        (LI_ORDER, "AirPods", "无线耳机"),
+        (LI_ORDER, "电视", "65寸智能电视"),
+    ],
+)
+def test_match_product_by_alias_on_the_order(
+    desk: ServiceDesk, order_no: str, mention: str, product: str
+) -> None:
+    assert desk.match_product(order_no, mention) == product
+
+
+@pytest.mark.parametrize(
+    ("order_no", "mention"), [(ZHANG_ORDER, "空调"), (ZHANG_ORDER, "耳机"), (LI_ORDER, "洗衣机")]
+)
+def test_match_product_not_on_the_order(desk: ServiceDesk, order_no: str, mention: str) -> None:
+    assert desk.match_product(order_no, mention) is None
+
+
+def test_match_product_on_an_unknown_order_raises(desk: ServiceDesk) -> None:
+    with pytest.raises(UnknownOrder):
+        desk.match_product("SO20991231999", "洗衣机")
+
+
+# -- opening requests ---------------------------------------------------------------------
+
+
+def _verified(desk: ServiceDesk, order_no: str = ZHANG_ORDER, phone: str = ZHANG_PHONE):
+    verified = desk.verify_identity(order_no, phone)
+    assert verified is not None
+    return verified
+
+
+def test_open_return_request(fresh_desk: ServiceDesk) -> None:
+    ticket = fresh_desk.open_request(
+        "return",
+        _verified(fresh_desk),
+        {"request_reason": "尺寸不合适", "address": "ignored: not a return field"},
+        "sender-1",
+        "wechat",
+    )
+    assert TICKET_NO.match(ticket.ticket_no)
+    # Numbered by the opening day in Beijing time.
+    assert ticket.ticket_no[1:9] == f"{ticket.created_at.astimezone(BEIJING):%Y%m%d}"
+    assert (ticket.category, ticket.need_class, ticket.status) == (
+        "return_exchange",
+        "normal",
+        "opened",
+    )
+    assert ticket.summary == "退货申请：尺寸不合适"
+    assert ticket.details == {"退货原因": "尺寸不合适"}
+    assert (ticket.order_no, ticket.customer_name) == (ZHANG_ORDER, "张伟")
+    assert (ticket.sender_id, ticket.channel) == ("sender-1", "wechat")
+
+
+def test_open_repair_request_with_smoke_is_urgent(fresh_desk: ServiceDesk) -> None:
+    ticket = fresh_desk.open_request(
+        "repair",
+        _verified(fresh_desk),
+        {
+            "product": "滚筒洗衣机",
+            "fault_description": "一通电就冒烟,有烧焦味",
+            "address": "北京市朝阳区建国路88号",
+            "appointment": "2026-11-28 上午",
+        },
+        "sender-2",
+        "rest",
+    )
+    assert (ticket.category, ticket.need_class) == ("repair", "urgent")
+    assert ticket.summary == "报修：滚筒洗衣机"
+    assert ticket.details == {
+        "商品": "滚筒洗衣机",
+        "故障描述": "一通电就冒烟,有烧焦味",
+        "上门地址": "北京市朝阳区建国路88号",
+        "预约时间": "2026-11-28 上午",
+    }
+    # The urgent SLA: a plan within 60 minutes instead of 120.
+    assert ticket.deadlines.plan - ticket.created_at == timedelta(minutes=60)
+
+
+def test_ordinary_repair_is_not_urgent(fresh_desk: ServiceDesk) -> None:
+    ticket = fresh_desk.open_request(
+        "repair",
+        _verified(fresh_desk),
+        {"product": "滚筒洗衣机", "fault_description": "脱水时声音很大"},
+        None,
+        "rest",
+    )
+    assert ticket.need_class == "normal"
+    assert ticket.deadlines.plan - ticket.created_at == timedelta(minutes=120)
+
+
+def test_urgent_words_outside_the_fault_do_not_make_a_repair_urgent(
+    fresh_desk: ServiceDesk,
+) -> None:
+    # 燃气 is an urgent fault word, but here it is only the product and the address.
+    ticket = fresh_desk.open_request(
+        "repair",
+        _verified(fresh_desk),
+        {"product": "燃气热水器", "fault_description": "不出热水", "address": "燃气公司宿舍3栋"},
+        None,
+        "rest",
+    )
+    assert ticket.need_class == "normal"
+
+
+def test_request_tickets_are_numbered_in_sequence(fresh_desk: ServiceDesk) -> None:
+    verified = _verified(fresh_desk)
+    first = fresh_desk.open_request("return", verified, {"request_reason": "a"}, None, "rest")
+    second = fresh_desk.open_request("human", verified, {}, None, "rest")
+    assert second.ticket_no[:10] == first.ticket_no[:10]
+    assert int(second.ticket_no[-4:]) == int(first.ticket_no[-4:]) + 1
+    assert (second.category, second.summary, second.details) == ("inquiry", "人工服务请求", {})
+
+
+# -- ticket replies -----------------------------------------------------------------------
+
+
+def test_ticket_reply_for_a_demo_ticket(desk: ServiceDesk) -> None:
+    (ticket,) = desk.customer_tickets(_verified(desk), ZHANG_TICKET)
+    reply = desk.ticket_reply(ticket)
+    assert reply == {
+        "ticket_id": "T20261120-0001",
+        "category_label": "维修",
+        "status_label": "处理中",
+        "timeline": "\n".join(
+            [
+                "· 11月20日 09:15 已受理",
+                "· 11月20日 09:18 已确认：已确认故障现象，正在为您安排维修师傅。",
+                "· 11月20日 10:40 已给出方案：已预约维修师傅11月21日14:00上门检测，"
+                "在保修期内免费维修。",
+                "· 11月21日 15:10 处理中：已上门检测，需更换减震器，配件调货中，"
+                "预计3个工作日内完成更换。",
+            ]
+        ),
+        "first_response_due": "11月20日 09:20",
+        "plan_due": "11月20日 11:15",
+        "close_due": "11月21日 09:15",
+        "next_step": "工作人员正在处理，有进展会及时通知您。",
+    }
+
+
+def test_ticket_reply_for_a_new_ticket(fresh_desk: ServiceDesk) -> None:
+    ticket = fresh_desk.open_request(
+        "return", _verified(fresh_desk), {"request_reason": "不想要了"}, None, "rest"
+    )
+    reply = fresh_desk.ticket_reply(ticket)
+    assert TICKET_NO.match(reply["ticket_id"])
+    assert reply["ticket_id"] == ticket.ticket_no
+    assert (reply["category_label"], reply["status_label"]) == ("退换货", "已受理")
+    assert reply["timeline"] == f"· {_display(ticket.created_at)} 已受理"
+    for key, moment in [
+        ("first_response_due", ticket.deadlines.first_response),
+        ("plan_due", ticket.deadlines.plan),
+        ("close_due", ticket.deadlines.close),
+    ]:
+        assert DISPLAY_TIME.match(reply[key]), reply[key]
+        assert reply[key] == _display(moment)
+    assert reply["next_step"] == "客服专员会尽快联系您，确认问题细节。"
+
+
+# -- the customer's tickets ---------------------------------------------------------------
+
+
+def test_customer_tickets_lists_own_tickets_newest_first(fresh_desk: ServiceDesk) -> None:
+    verified = _verified(fresh_desk)
+    assert [t.ticket_no for t in fresh_desk.customer_tickets(verified, None)] == [ZHANG_TICKET]
+    opened = fresh_desk.open_request("return", verified, {"request_reason": "x"}, None, "rest")
+    tickets = fresh_desk.customer_tickets(verified, None)
+    assert [t.ticket_no for t in tickets] == [opened.ticket_no, ZHANG_TICKET]
+    assert {t.customer_id for t in tickets} == {verified.customer_id}
+
+
+@pytest.mark.parametrize("typed", [ZHANG_TICKET, "t20261120-0001", "T20261120 -0001"])
+def test_customer_tickets_by_number(desk: ServiceDesk, typed: str) -> None:
+    assert [t.ticket_no for t in desk.customer_tickets(_verified(desk), typed)] == [ZHANG_TICKET]
+
+
+@pytest.mark.parametrize("ticket_no", [LI_TICKET, "t20261110-0001", "T20991231-0001"])
+def test_someone_elses_or_an_unknown_ticket_gives_nothing(
+    desk: ServiceDesk, ticket_no: str
+) -> None:
+    assert desk.customer_tickets(_verified(desk), ticket_no) == []
+
+
+def test_the_other_customer_sees_their_own_ticket(desk: ServiceDesk) -> None:
+    li = _verified(desk, LI_ORDER, LI_PHONE)
+    assert [t.ticket_no for t in desk.customer_tickets(li, None)] == [LI_TICKET]
+    assert desk.customer_tickets(li, ZHANG_TICKET) == []
+
+
+# -- orders -------------------------------------------------------------------------------
+
+
+def test_order_reply_delivered(desk: ServiceDesk) -> None:
+    assert desk.order_reply("so20261101001") == {
+        "order_id": ZHANG_ORDER,
+        "items": "滚筒洗衣机×1",
+        "delivery_label": "已签收",
+        "carrier_line": "\n快递：日日顺物流 RRS202611010001",
+        "eta_line": "",
+    }
+
+
+def test_order_reply_on_the_way(desk: ServiceDesk) -> None:
+    assert desk.order_reply("SO20261119008") == {
+        "order_id": "SO20261119008",
+        "items": "电热水器×1、油烟机×1",
+        "delivery_label": "已发货",
+        "carrier_line": "\n快递：日日顺物流 RRS202611190008",
+        "eta_line": "\n预计送达：11月27日 18:00",
+    }
+
+
+def test_order_reply_pending_and_cancelled(desk: ServiceDesk) -> None:
+    pending = desk.order_reply("SO20261123012")
+    assert (pending["delivery_label"], pending["carrier_line"]) == ("待发货", "")
+    assert pending["eta_line"] == "\n预计送达：11月28日 18:00"
+    cancelled = desk.order_reply("SO20261112005")
+    assert (cancelled["delivery_label"], cancelled["carrier_line"], cancelled["eta_line"]) == (
+        "已取消",
+        "",
+        "",
+    )
+
+
+def test_order_reply_unknown_order(desk: ServiceDesk) -> None:
+    with pytest.raises(UnknownOrder):
+        desk.order_reply("SO20991231999")
+
+
+# -- database failures --------------------------------------------------------------------
+
+
+@pytest.fixture(
+    params=["sqlite-missing-directory", "postgres-closed-port"],
+)
+def broken_desk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceDesk]:
+    if request.param == "sqlite-missing-directory":
+        url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'assistant.db'}"
+    else:
+        url = "postgresql+psycopg2://postgres@127.0.0.1:1/none"
+    yield ServiceDesk(session_factory(url))
+
+
+BROKEN_CALLS = {
+    "verify_identity": lambda d, v: d.verify_identity(ZHANG_ORDER, ZHANG_PHONE),
+    "order_products": lambda d, v: d.order_products(ZHANG_ORDER),
+    "match_product": lambda d, v: d.match_product(ZHANG_ORDER, "洗衣机"),
+    "open_request": lambda d, v: d.open_request("return", v, {"request_reason": "x"}, None, "x"),
+    "customer_tickets": lambda d, v: d.customer_tickets(v, None),
+    "customer_ticket_by_number": lambda d, v: d.customer_tickets(v, ZHANG_TICKET),
+    "order_reply": lambda d, v: d.order_reply(ZHANG_ORDER),
+}
+
+
+@pytest.mark.parametrize("call", list(BROKEN_CALLS), ids=list(BROKEN_CALLS))
+def test_database_failure_is_service_unavailable(broken_desk: ServiceDesk, call: str) -> None:
+    verified = VerifiedOrder(ZHANG_ORDER, 1, "张伟", "normal")
+    with pytest.raises(ServiceUnavailable) as raised:
+        BROKEN_CALLS[call](broken_desk, verified)
+    assert type(raised.value) is ServiceUnavailable
+    assert isinstance(raised.value.__cause__, SQLAlchemyError)
