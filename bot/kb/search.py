@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 import yaml
 from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.utils import murmurhash3_32
 
 from bot.kb.articles import ARTICLES_DIR, Article, content_fingerprint, load_articles
 from bot.kb.reranker import Reranker, load_none_queries
@@ -168,7 +169,7 @@ class TextFolder:
             if run.isascii():
                 result.append(run)
                 continue
-            result.extend(w for w in jieba.lcut(run) if w not in _STOPWORDS)
+            result.extend(w for w in jieba.lcut(run, HMM=False) if w not in _STOPWORDS)
         return list(dict.fromkeys(result))
 
 
@@ -185,9 +186,15 @@ def _char_ngrams(folded: str) -> list[str]:
     return grams
 
 
+_GRAM_SPACE = 2**20
 _HASHER = HashingVectorizer(
-    analyzer=_char_ngrams, n_features=2**20, alternate_sign=False, norm=None
+    analyzer=_char_ngrams, n_features=_GRAM_SPACE, alternate_sign=False, norm=None
 )
+
+
+def _gram_column(gram: str) -> int:
+    """The column ``_HASHER`` puts ``gram`` in (sklearn's signed MurmurHash3, seed 0)."""
+    return abs(murmurhash3_32(gram, seed=0)) % _GRAM_SPACE
 
 
 def _sentences(text: str) -> list[str]:
@@ -292,7 +299,6 @@ class _Index:
         # BM25 over terms, and which terms each article (or its probes) contains.
         counts = (pick @ corpus.terms).tocsr()
         self.present = counts.astype(bool).tocsc()
-        probe_rows = rows[(kind == _TITLE) | (kind == _QUESTION) | (kind == _TAGS)]
         full_text: list[list[str]] = [[] for _ in range(n)]
         probe_text: list[list[str]] = [[] for _ in range(n)]
         for seg, article, segment_kind in zip(rows, owner, kind):
@@ -314,8 +320,8 @@ class _Index:
 
         # Character n-gram TF-IDF: probes (title, questions), sentences, whole articles.
         article_grams = (pick @ corpus.grams).tocsr()
-        gram_df = np.bincount(article_grams.indices, minlength=article_grams.shape[1])
-        self.gram_idf = (np.log((1.0 + n) / (1.0 + gram_df)) + 1.0).astype(np.float32)
+        self.gram_df = np.bincount(article_grams.indices, minlength=article_grams.shape[1])
+        self.gram_idf = (np.log((1.0 + n) / (1.0 + self.gram_df)) + 1.0).astype(np.float32)
 
         def tfidf(matrix: sp.csr_matrix) -> sp.csr_matrix:
             matrix = _sublinear(matrix)
@@ -446,18 +452,12 @@ class _Index:
         return out
 
     def _word_df(self, word: str) -> int:
-        """Articles containing all of the word's bigrams (its own id for short words)."""
-        tokens = TextFolder.tokens(word)
-        ids = [self.vocabulary.get(t) for t in tokens]
-        if not ids or any(i is None for i in ids):
-            return 0
-        column = self.present[:, ids[0]]
-        rows = set(column.indices)
-        for i in ids[1:]:
-            rows &= set(self.present[:, i].indices)
-            if not rows:
-                break
-        return len(rows)
+        """Articles containing the word: exact for up to three characters (it is one of the
+        hashed n-grams), else the rarest of its trigrams (an upper bound)."""
+        pieces = [word] if len(word) <= 3 or word.isascii() else [
+            word[i : i + 3] for i in range(len(word) - 2)
+        ]
+        return min(int(self.gram_df[_gram_column(p)]) for p in pieces)
 
     def _word_coverage(
         self, q: _Query, cands: np.ndarray
@@ -570,18 +570,37 @@ def _fold_masks(corpus: _Corpus, rng: np.random.Generator) -> list[np.ndarray]:
     return masks
 
 
-def _train_reranker(corpus: _Corpus, folder: TextFolder) -> Reranker:
-    """Fit the reranker on held-out sample questions and out-of-scope chit-chat."""
+@dataclass
+class _Examples:
+    """Reranker training rows; ``query`` numbers the query each row came from and ``group``
+    says how it was made (0 held-out question, 1 same without its article, 2 chit-chat)."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    query: np.ndarray
+    group: np.ndarray
+
+
+def _training_examples(corpus: _Corpus, folder: TextFolder) -> _Examples:
+    """Labelled rows from held-out sample questions and out-of-scope chit-chat."""
     rng = np.random.default_rng(0)
     none_queries = [folder.fold(t) for t in dict.fromkeys(load_none_queries())]
     none_queries = [t for t in none_queries if t and _WORD.search(t)]
     rows: list[np.ndarray] = []
     labels: list[np.ndarray] = []
+    queries: list[int] = []
+    groups: list[int] = []
+
+    def add(features: np.ndarray, label: np.ndarray, group: int) -> None:
+        rows.append(features)
+        labels.append(label)
+        queries.extend([len(rows)] * len(label))
+        groups.extend([group] * len(label))
+
     masks = _fold_masks(corpus, rng) or [np.ones(len(corpus.texts), dtype=bool)]
     for number, mask in enumerate(masks):
         index = _Index(corpus, mask)
-        held_out = np.flatnonzero(~mask)
-        for seg in held_out:
+        for seg in np.flatnonzero(~mask):
             q = index.query(corpus.texts[seg])
             owner = int(corpus.owner[seg])
             probe_max, bm25, base = index.retrieval(q)
@@ -589,20 +608,24 @@ def _train_reranker(corpus: _Corpus, folder: TextFolder) -> Reranker:
             top = order[:TRAIN_CANDIDATES]
             if owner not in top:
                 top = np.append(top[:-1], owner)
-            rows.append(index.features(q, top, probe_max, bm25, base))
-            labels.append((top == owner).astype(int))
+            add(index.features(q, top, probe_max, bm25, base), (top == owner).astype(int), 0)
             without = order[order != owner][:TRAIN_CANDIDATES]
-            rows.append(index.features(q, without, probe_max, bm25, base))
-            labels.append(np.zeros(len(without), dtype=int))
+            add(index.features(q, without, probe_max, bm25, base), np.zeros(len(without), int), 1)
         for text in none_queries[number :: len(masks)]:
             q = index.query(text)
             probe_max, bm25, base = index.retrieval(q)
             top = np.argsort(-base, kind="stable")[:TRAIN_CANDIDATES]
-            rows.append(index.features(q, top, probe_max, bm25, base))
-            labels.append(np.zeros(len(top), dtype=int))
-    features = np.vstack(rows)
-    target = np.concatenate(labels)
-    if target.min() == target.max():  # a KB without held-out questions: fall back to base
+            add(index.features(q, top, probe_max, bm25, base), np.zeros(len(top), int), 2)
+    return _Examples(
+        np.vstack(rows), np.concatenate(labels), np.asarray(queries), np.asarray(groups)
+    )
+
+
+def _train_reranker(corpus: _Corpus, folder: TextFolder) -> Reranker:
+    """Fit the reranker on held-out sample questions and out-of-scope chit-chat."""
+    examples = _training_examples(corpus, folder)
+    features, target = examples.features, examples.labels
+    if target.min() == target.max():  # no held-out questions: trust the probe cosine
         target = (features[:, 0] >= np.quantile(features[:, 0], 0.9)).astype(int)
     return Reranker().fit(features, target)
 

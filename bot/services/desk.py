@@ -116,7 +116,7 @@ class ServiceDesk:
             label: str(answers[field]) for field, label in kind.fields.items() if answers.get(field)
         }
         need_class = None
-        # Only the fault counts: a product ("燃气热水器") or an address ("燃气大厦") is no emergency.
+        # Only the fault counts: a product ("燃气热水器") or an address is no emergency.
         fault = str(answers.get("fault_description") or "")
         if kind.category == "repair" and any(word in fault for word in urgent_words):
             need_class = "urgent"

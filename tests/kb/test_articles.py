@@ -34,7 +34,10 @@ questions:
 
 
 def article_text(
-    article_id: str, title: str = "退货运费说明", scenario: str = "new_user_guide", body="正文内容。"
+    article_id: str,
+    title: str = "退货运费说明",
+    scenario: str = "new_user_guide",
+    body: str = "正文内容。",
 ) -> str:
     return f"---\n{FRONT.format(id=article_id, title=title, scenario=scenario)}---\n{body}\n"
 
@@ -51,7 +54,8 @@ def errors_by_file(errors: tuple[ArticleError, ...]) -> dict[str, str]:
 
 
 def test_a_valid_article_is_parsed(tmp_path: Path) -> None:
-    path = write(tmp_path, "return-fee.md", article_text("return-fee", body="\n**运费**：我们出。\n"))
+    text = article_text("return-fee", body="\n**运费**：我们出。\n")
+    path = write(tmp_path, "return-fee.md", text)
     article = parse_article(path)
     assert article.id == "return-fee"
     assert article.title == "退货运费说明"

@@ -1,0 +1,172 @@
+"""Turn latency and throughput of the whole assistant over REST, custom actions and the
+database in the loop (identity checks, ticket writes, knowledge searches).
+
+Starts its own Rasa + action servers on a fresh SQLite database with the demo data (or uses
+running ones with --url), then measures:
+  1. one client: p50 / p95 per turn;
+  2. 20 concurrent closed-loop conversations: turns/s and p95;
+  3. per-turn latency at turn 5 vs turn 50 of long conversations (history growth);
+  4. resident memory of both servers.
+Run: .venv/bin/python benchmarks/conversation_load.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.demo import load_demo_data  # noqa: E402
+from bot.launcher import MODEL_FILE, ensure_model, start_servers, stop_servers  # noqa: E402
+from bot.store.db import make_engine, make_session_factory, upgrade_database  # noqa: E402
+
+ORDERS = [
+    ("SO20261101001", "13800138000"),
+    ("SO20261103002", "13900139000"),
+    ("SO20261105003", "13700137000"),
+]
+QUESTIONS = ["退货要运费吗", "保修期多久", "积分怎么用", "发票怎么开", "多久能退款"]
+
+
+def script(client: int) -> list[str]:
+    """A 10-turn cycle of realistic messages; repeated, it makes conversations of any length."""
+    order, phone = ORDERS[client % len(ORDERS)]
+    question = QUESTIONS[client % len(QUESTIONS)]
+    return [
+        "你好",
+        "快递到哪了",
+        order,
+        phone,
+        question,
+        "有帮助",
+        "我要退货",
+        "算了 不退了",
+        "谢谢",
+        "你是机器人吗",
+    ]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def converse(url: str, sender: str, client: int, turns: int, record: list) -> None:
+    session = requests.Session()
+    messages = script(client)
+    for turn in range(turns):
+        started = time.perf_counter()
+        reply = session.post(
+            f"{url}/webhooks/rest/webhook",
+            json={"sender": sender, "message": messages[turn % len(messages)]},
+            timeout=120,
+        )
+        reply.raise_for_status()
+        record.append((turn + 1, time.perf_counter() - started))
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, from /proc."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", help="use running servers instead of starting them")
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--turns", type=int, default=50)
+    args = parser.parse_args()
+
+    processes = []
+    url = args.url
+    if not url:
+        ensure_model()
+        workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+        db_url = f"sqlite:///{workdir / 'bench.db'}"
+        upgrade_database(db_url)
+        load_demo_data(make_session_factory(make_engine(db_url)))
+        processes = start_servers(
+            5205,
+            5255,
+            MODEL_FILE,
+            extra_env={"ASSISTANT_DATABASE_URL": db_url},
+            log_dir=workdir / "logs",
+        )
+        url = "http://127.0.0.1:5205"
+    try:
+        warm: list = []
+        converse(url, "warmup", 0, 10, warm)
+
+        single: list = []
+        converse(url, "single", 1, 100, single)
+        latencies = [t for _, t in single]
+        print(
+            f"one client, 100 turns: p50 {statistics.median(latencies) * 1000:.0f} ms, "
+            f"p95 {percentile(latencies, 95) * 1000:.0f} ms"
+        )
+
+        record: list = []
+        threads = [
+            threading.Thread(target=converse, args=(url, f"load-{i}", i, args.turns, record))
+            for i in range(args.clients)
+        ]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        latencies = [t for _, t in record]
+        print(
+            f"{args.clients} concurrent conversations x {args.turns} turns: "
+            f"{len(record) / elapsed:.1f} turns/s, "
+            f"p50 {statistics.median(latencies) * 1000:.0f} ms, "
+            f"p95 {percentile(latencies, 95) * 1000:.0f} ms"
+        )
+
+        def at(turns: range) -> float:
+            return statistics.mean(t for n, t in record if n in turns)
+
+        early, late = at(range(3, 8)), at(range(46, 51))
+        print(
+            f"history growth under load: turns 3-7 mean {early * 1000:.0f} ms, turns 46-50 mean "
+            f"{late * 1000:.0f} ms, ratio {late / early:.2f}"
+        )
+        long_single: list = []
+        converse(url, "long-single", 2, 50, long_single)
+        t5 = statistics.mean(t for n, t in long_single if 3 <= n <= 7)
+        t50 = statistics.mean(t for n, t in long_single if 46 <= n <= 50)
+        print(
+            f"one client: turn ~5 {t5 * 1000:.0f} ms, turn ~50 {t50 * 1000:.0f} ms, "
+            f"ratio {t50 / t5:.2f}"
+        )
+        if processes:
+            actions, rasa = processes
+            print(
+                f"memory: rasa server {rss_mb(rasa.pid):.0f} MB, "
+                f"action server {rss_mb(actions.pid):.0f} MB"
+            )
+    finally:
+        if processes:
+            stop_servers(processes)
+
+
+if __name__ == "__main__":
+    main()

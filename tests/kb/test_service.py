@@ -1,0 +1,229 @@
+"""The knowledge service: logged searches, feedback, the gaps report and the scenario menu."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.kb.articles import ARTICLES_DIR, SCENARIOS
+from bot.kb.search import SYNONYMS_FILE, KnowledgeBase, load_knowledge_base
+from bot.kb.service import (
+    SECOND_CANDIDATE_FACTOR,
+    Gap,
+    KnowledgeService,
+    KnowledgeUnavailable,
+)
+from bot.store.db import session_factory, session_scope, upgrade_database
+from bot.store.models import KbSearch
+
+FOUND = "退货要运费吗"
+NOT_FOUND = "你们卖二手车吗"
+
+
+class FixedCache:
+    """The service only asks its cache for the current knowledge base."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+
+    def get(self) -> KnowledgeBase:
+        return self.kb
+
+
+@pytest.fixture(scope="module")
+def kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
+    # Shared with tests/kb/test_search.py: built once per session, then loaded.
+    index_dir = tmp_path_factory.getbasetemp() / "kb-index"
+    return load_knowledge_base(ARTICLES_DIR, SYNONYMS_FILE, index_dir)
+
+
+@pytest.fixture
+def factory(sqlite_url: str):
+    upgrade_database(sqlite_url)
+    return session_factory(sqlite_url)
+
+
+@pytest.fixture
+def service(factory, kb: KnowledgeBase) -> KnowledgeService:
+    return KnowledgeService(factory, FixedCache(kb))
+
+
+def rows(factory) -> list[KbSearch]:
+    with session_scope(factory) as session:
+        return list(session.execute(select(KbSearch).order_by(KbSearch.id)).scalars())
+
+
+# -- searching and logging ----------------------------------------------------------------
+
+
+def test_every_search_is_logged(service: KnowledgeService, factory, kb: KnowledgeBase) -> None:
+    found = service.answer(FOUND, sender_id="user-1")
+    missing = service.answer(NOT_FOUND, sender_id="user-2")
+    traditional = service.answer("退貨要運費嗎")
+
+    assert found.hits == tuple(kb.search(FOUND))
+    assert found.hits[0].id == "return-shipping-fee"
+    assert missing.hits == ()
+    assert missing.second_candidate is None
+    assert traditional.hits == found.hits
+
+    logged = rows(factory)
+    assert [r.id for r in logged] == [found.search_id, missing.search_id, traditional.search_id]
+    first, second, third = logged
+    assert (first.query, first.sender_id, first.found, first.helpful) == (
+        FOUND,
+        "user-1",
+        True,
+        None,
+    )
+    assert first.normalised_query == kb.folder.fold(FOUND)
+    assert first.hits == [{"id": h.id, "score": h.score} for h in found.hits]
+    assert (first.top_article, first.top_score) == ("return-shipping-fee", found.hits[0].score)
+    assert first.created_at is not None
+    assert (second.query, second.sender_id, second.found) == (NOT_FOUND, "user-2", False)
+    assert (second.hits, second.top_article, second.top_score) == ([], None, None)
+    assert third.query == "退貨要運費嗎"
+    assert third.normalised_query == first.normalised_query  # folded to the same question
+
+
+def test_k_limits_the_hits(service: KnowledgeService) -> None:
+    assert len(service.answer("发票", k=1).hits) <= 1
+
+
+def test_second_candidate_is_the_runner_up_with_a_relaxed_threshold(
+    service: KnowledgeService, kb: KnowledgeBase
+) -> None:
+    question = "发票抬头写错了能改吗"
+    answer = service.answer(question, k=1)
+    runner_up = kb.search(question, k=2, threshold=kb.threshold * SECOND_CANDIDATE_FACTOR)
+    assert len(answer.hits) == 1
+    assert len(runner_up) == 2
+    assert answer.second_candidate == runner_up[1]
+    assert answer.second_candidate.id != answer.hits[0].id
+
+
+def test_very_long_queries_are_logged_truncated(service: KnowledgeService, factory) -> None:
+    service.answer("退货" * 400)
+    (row,) = rows(factory)
+    assert len(row.query) == 500
+    assert len(row.normalised_query) <= 500
+
+
+def test_open_article_is_logged_as_a_menu_choice(service: KnowledgeService, factory) -> None:
+    chosen = service.open_article("invoice", sender_id="user-1")
+    second = service.open_article("invoice", second_try=True)
+    unknown = service.open_article("no-such-article")
+
+    assert [h.id for h in chosen.hits] == ["invoice"]
+    assert chosen.hits[0].score == 1.0
+    assert unknown.hits == ()
+    logged = rows(factory)
+    assert [(r.query, r.top_article, r.found) for r in logged] == [
+        ("#menu:invoice", "invoice", True),
+        ("#second-candidate:invoice", "invoice", True),
+        ("#no-such-article", None, False),
+    ]
+    assert [r.id for r in logged] == [chosen.search_id, second.search_id, unknown.search_id]
+
+
+# -- feedback and gaps --------------------------------------------------------------------
+
+
+def test_feedback_is_recorded(service: KnowledgeService, factory) -> None:
+    helpful = service.answer(FOUND)
+    unhelpful = service.answer("空调不制冷")
+    service.record_feedback(helpful.search_id, True)
+    service.record_feedback(unhelpful.search_id, False)
+    service.record_feedback(999_999, False)  # unknown: ignored
+
+    assert [r.helpful for r in rows(factory)] == [True, False]
+
+
+def test_gaps_list_not_found_and_unhelpful_queries_by_frequency(
+    service: KnowledgeService, kb: KnowledgeBase
+) -> None:
+    for _ in range(3):
+        service.answer(NOT_FOUND)
+    service.answer("附近有好吃的餐馆吗")
+    for _ in range(2):
+        service.record_feedback(service.answer("空调不制冷").search_id, False)
+    service.record_feedback(service.answer("空调不制冷").search_id, True)
+    service.record_feedback(service.answer(FOUND).search_id, True)
+    service.answer("怎么修改密码")  # found, no feedback: not a gap
+    service.open_article("no-such-article")  # menu clicks have no query text: not a gap
+
+    gaps = service.gaps()
+
+    assert gaps == [
+        Gap(kb.folder.fold(NOT_FOUND), 3, 3, 0),
+        Gap(kb.folder.fold("空调不制冷"), 2, 0, 2),
+        Gap(kb.folder.fold("附近有好吃的餐馆吗"), 1, 1, 0),
+    ]
+    assert service.gaps(limit=1) == gaps[:1]
+
+
+def test_no_gaps_in_an_empty_log(service: KnowledgeService) -> None:
+    assert service.gaps() == []
+
+
+# -- scenario menu ------------------------------------------------------------------------
+
+
+def test_scenario_menu_without_usage_follows_the_files(
+    service: KnowledgeService, kb: KnowledgeBase
+) -> None:
+    menu = service.scenario_menu()
+    assert list(menu) == list(SCENARIOS)
+    for scenario, articles in menu.items():
+        in_files = [a for a in kb.articles if a.scenario == scenario]
+        assert articles == in_files[:3]
+    assert [len(a) for a in service.scenario_menu(size=1).values()] == [1, 1, 1, 1]
+
+
+def test_scenario_menu_puts_the_most_used_articles_first(
+    service: KnowledgeService, kb: KnowledgeBase
+) -> None:
+    article = kb.article("invoice")
+    assert article is not None and article.scenario == "account_management"
+    default_first = service.scenario_menu()["account_management"][0].id
+    assert default_first != "invoice"
+
+    for _ in range(3):
+        service.open_article("invoice")
+    for _ in range(2):
+        service.open_article("account-password-reset")
+    service.open_article("return-shipping-fee")  # another scenario
+
+    menu = service.scenario_menu()
+    assert [a.id for a in menu["account_management"][:2]] == ["invoice", "account-password-reset"]
+    assert len(menu["account_management"]) == 3
+    assert menu["new_user_guide"][0].id == "return-shipping-fee"
+    assert {a.scenario for a in menu["troubleshooting"]} == {"troubleshooting"}
+
+
+# -- store failures -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def broken_service(tmp_path: Path, kb: KnowledgeBase) -> KnowledgeService:
+    url = f"sqlite:///{tmp_path / 'missing' / 'dir' / 'assistant.db'}"
+    return KnowledgeService(session_factory(url), FixedCache(kb))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.answer(FOUND),
+        lambda s: s.open_article("invoice"),
+        lambda s: s.record_feedback(1, True),
+        lambda s: s.scenario_menu(),
+    ],
+    ids=["answer", "open_article", "record_feedback", "scenario_menu"],
+)
+def test_store_failures_are_knowledge_unavailable(broken_service: KnowledgeService, call) -> None:
+    with pytest.raises(KnowledgeUnavailable) as raised:
+        call(broken_service)
+    assert isinstance(raised.value.__cause__, SQLAlchemyError)
