@@ -108,6 +108,7 @@ def main() -> None:
             MODEL_FILE,
             extra_env={"ASSISTANT_DATABASE_URL": db_url},
             log_dir=workdir / "logs",
+            tracker_db=workdir / "tracker.db",
         )
         url = "http://127.0.0.1:5205"
     try:

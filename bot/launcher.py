@@ -114,14 +114,16 @@ def start_servers(
     model: Path = MODEL_FILE,
     extra_env: dict[str, str] | None = None,
     log_dir: Path | None = None,
+    tracker_db: Path | None = None,
 ) -> list[subprocess.Popen]:
     """Start the action server and the Rasa server (HTTP API on); return once both answer.
 
-    With ``log_dir`` each server writes its output to ``<log_dir>/{actions,rasa}.log``.
+    With ``log_dir`` each server writes its output to ``<log_dir>/{actions,rasa}.log``;
+    ``tracker_db`` keeps conversations in another SQLite file (tests, benchmarks).
     """
     env = rasa_env()
     env.update(extra_env or {})
-    endpoints = endpoints_file(action_port)
+    endpoints = endpoints_file(action_port, tracker_db)
 
     def output(name: str) -> Any:
         if log_dir is None:
@@ -171,13 +173,15 @@ def start_servers(
     return processes
 
 
-def endpoints_file(action_port: int) -> Path:
-    """endpoints.yml, or a copy under var/ pointing at another action-server port."""
+def endpoints_file(action_port: int, tracker_db: Path | None = None) -> Path:
+    """endpoints.yml, or a copy under var/ with another action-server port / tracker file."""
     default = PROJECT_ROOT / "endpoints.yml"
-    if action_port == DEFAULT_ACTION_PORT:
+    if action_port == DEFAULT_ACTION_PORT and tracker_db is None:
         return default
     config = yaml.safe_load(default.read_text(encoding="utf-8"))
     config["action_endpoint"]["url"] = f"http://127.0.0.1:{action_port}/webhook"
+    if tracker_db is not None:
+        config["tracker_store"]["db"] = str(tracker_db)
     copy = PROJECT_ROOT / "var" / f"endpoints-{action_port}.yml"
     copy.parent.mkdir(parents=True, exist_ok=True)
     copy.write_text(yaml.safe_dump(config), encoding="utf-8")

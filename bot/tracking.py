@@ -1,11 +1,13 @@
 """A SQL tracker store that keeps every event but hands Rasa a bounded conversation.
 
-Rasa's policies rebuild dialogue states from the whole tracker on every prediction, so a
-turn gets slower as a conversation grows.  The policies only look a few turns back
-(``max_history`` in config.yml), so the store replaces everything before the last
-``keep_turns`` user turns with the state it produced: the slot values and the active form.
-All events are still written to the database (``retrieve_full_tracker`` returns the complete
-history for transcripts), and new events are appended after the ones already stored.
+Rasa rebuilds dialogue states from the whole tracker on every prediction and, with the stock
+SQL store, loads and replays every event of the session on every turn, so turns get slower as
+a conversation grows.  The policies only look a few turns back (``max_history`` in
+config.yml), so this store gives Rasa the last ``keep_turns`` user turns preceded by the state
+everything before them left (slot values and the active form).  All events are still written
+to the database — ``retrieve_full_tracker`` returns the complete history for transcripts —
+and the bounded window of each recent conversation is cached in memory, checked against the
+number of stored events, so a turn costs the same at turn 50 as at turn 5.
 
 Configured in endpoints.yml as ``tracker_store: {type: bot.tracking.BoundedSQLTrackerStore}``.
 """
@@ -14,19 +16,25 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from typing import Any
 
+import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import ActionExecuted, ActiveLoop, Event, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
+from bot import rasa_runtime
+
 logger = logging.getLogger(__name__)
+rasa_runtime.install()
 
 DEFAULT_KEEP_TURNS = 8
-_LOADED = "_bounded_store_loaded"
-"""Tracker attribute: how many of its events are already stored."""
+DEFAULT_CACHED_CONVERSATIONS = 5000
+_BASE = "_bounded_store_base"
+"""Tracker attribute: (events stored for the sender, events of the tracker already stored)."""
 
 
 def compact_events(
@@ -62,30 +70,58 @@ def compact_events(
 class BoundedSQLTrackerStore(SQLTrackerStore):
     """SQLTrackerStore whose ``retrieve`` returns a bounded tracker (see module docstring)."""
 
-    def __init__(self, *args: Any, keep_turns: int = DEFAULT_KEEP_TURNS, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        keep_turns: int = DEFAULT_KEEP_TURNS,
+        cached_conversations: int = DEFAULT_CACHED_CONVERSATIONS,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.keep_turns = int(keep_turns)
+        self._cache_size = int(cached_conversations)
+        self._windows: OrderedDict[str, tuple[int, list[dict]]] = OrderedDict()
+
+    def _stored_count(self, sender_id: str) -> int:
+        with self.session_scope() as session:
+            return session.execute(
+                sa.select(sa.func.count()).where(self.SQLEvent.sender_id == sender_id)
+            ).scalar_one()
+
+    def _tracker(self, sender_id: str, events: list[dict], stored: int) -> DialogueStateTracker:
+        tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        setattr(tracker, _BASE, (stored, len(tracker.events)))
+        return tracker
+
+    def _remember(self, sender_id: str, stored: int, events: list[Event]) -> None:
+        window = compact_events(events, self.domain.slots, self.keep_turns) or events
+        self._windows[sender_id] = (stored, [event.as_dict() for event in window])
+        self._windows.move_to_end(sender_id)
+        while len(self._windows) > self._cache_size:
+            self._windows.popitem(last=False)
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        if self.domain is None:
+            return await super().retrieve(sender_id)
+        stored = self._stored_count(sender_id)
+        cached = self._windows.get(sender_id)
+        if cached is not None and cached[0] == stored:
+            return self._tracker(sender_id, cached[1], stored)
         tracker = await super().retrieve(sender_id)
-        if tracker is None or self.domain is None:
-            return tracker
-        events = list(tracker.events)
-        compacted = compact_events(events, self.domain.slots, self.keep_turns)
-        if compacted is None:
-            return tracker
-        bounded = DialogueStateTracker.from_events(
-            sender_id, compacted, self.domain.slots, tracker._max_event_history
-        )
-        setattr(bounded, _LOADED, len(compacted))
-        return bounded
+        if tracker is None:
+            self._windows.pop(sender_id, None)
+            return None
+        self._remember(sender_id, stored, list(tracker.events))
+        return self._tracker(sender_id, self._windows[sender_id][1], stored)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        loaded = getattr(tracker, _LOADED, None)
-        if loaded is None:
+        base = getattr(tracker, _BASE, None)
+        if base is None:  # a tracker Rasa created itself: store it the stock way
             await super().save(tracker)
+            self._windows.pop(tracker.sender_id, None)
             return
-        new_events = list(tracker.events)[loaded:]
+        stored, already_saved = base
+        new_events = list(tracker.events)[already_saved:]
         with self.session_scope() as session:
             for event in new_events:
                 data = event.as_dict()
@@ -102,4 +138,6 @@ class BoundedSQLTrackerStore(SQLTrackerStore):
                     )
                 )
             session.commit()
-        setattr(tracker, _LOADED, len(tracker.events))
+        stored += len(new_events)
+        setattr(tracker, _BASE, (stored, len(tracker.events)))
+        self._remember(tracker.sender_id, stored, list(tracker.events))

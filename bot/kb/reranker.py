@@ -43,7 +43,9 @@ NONE_INTENTS = (
 _ENTITY = re.compile(r"\[([^\]]*)\]\([^)]*\)|\[([^\]]*)\]\{[^}]*\}")
 
 
-def load_none_queries(directory: Path = NLU_DIR, intents: tuple[str, ...] = NONE_INTENTS) -> list[str]:
+def load_none_queries(
+    directory: Path = NLU_DIR, intents: tuple[str, ...] = NONE_INTENTS
+) -> list[str]:
     """Examples of the non-question intents, entity markup stripped (missing files: none)."""
     texts: list[str] = []
     for intent in intents:

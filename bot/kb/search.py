@@ -33,6 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import jieba
+import jieba.posseg
 import numpy as np
 import scipy.sparse as sp
 import yaml
@@ -75,6 +76,7 @@ _STOPWORDS = frozenset(
     "自己 一直 已经 现在 还是 或者 但是 因为 所以 如果 的话 之后 以后 时候 需要 应该 "
     "可能 比较 一般 好 用 去 来 了吗 么样".split()
 )
+_NOUN_TAGS = ("n", "vn", "eng")
 _KINDS = ("title", "question", "tags", "answer", "body")
 _FIELD_WEIGHT = np.array([3.0, 1.0, 2.0, 1.0, 1.0])
 """BM25 term-frequency weight of each segment kind (titles and tags say what it is about)."""
@@ -95,6 +97,9 @@ FEATURES = (
     "base_margin",
     "base_rank",
     "query_words",
+    "noun_coverage",
+    "uncovered_noun_max",
+    "unknown_share",
 )
 """Reranker inputs, in column order (see ``_Index.features``)."""
 
@@ -162,15 +167,19 @@ class TextFolder:
         return result
 
     @staticmethod
-    def words(folded: str) -> list[str]:
-        """Content words of a query (jieba), for coverage: stopwords and punctuation dropped."""
-        result: list[str] = []
+    def words(folded: str) -> dict[str, bool]:
+        """Content words of a query (jieba, dictionary only) → whether each is a noun;
+        stopwords and punctuation dropped.  Nouns matter most for coverage: a question about
+        an object the article never mentions is rarely answered by it."""
+        result: dict[str, bool] = {}
         for run in _WORD.findall(folded):
             if run.isascii():
-                result.append(run)
+                result.setdefault(run, True)
                 continue
-            result.extend(w for w in jieba.lcut(run, HMM=False) if w not in _STOPWORDS)
-        return list(dict.fromkeys(result))
+            for pair in jieba.posseg.lcut(run, HMM=False):
+                if pair.word not in _STOPWORDS:
+                    result.setdefault(pair.word, pair.flag.startswith(_NOUN_TAGS))
+        return result
 
 
 def _char_ngrams(folded: str) -> list[str]:
@@ -276,6 +285,7 @@ class _Query:
     term_ids: np.ndarray
     unknown_terms: int
     words: list[str]
+    nouns: np.ndarray
     grams: sp.csr_matrix
 
 
@@ -292,9 +302,7 @@ class _Index:
         rows = np.flatnonzero(mask)
         owner, kind = corpus.owner[rows], corpus.kind[rows]
         pick = sp.csr_matrix((np.ones(len(rows)), (owner, rows)), shape=(n, len(corpus.texts)))
-        weighted = sp.csr_matrix(
-            (_FIELD_WEIGHT[kind], (owner, rows)), shape=(n, len(corpus.texts))
-        )
+        weighted = sp.csr_matrix((_FIELD_WEIGHT[kind], (owner, rows)), shape=(n, len(corpus.texts)))
 
         # BM25 over terms, and which terms each article (or its probes) contains.
         counts = (pick @ corpus.terms).tocsr()
@@ -356,8 +364,13 @@ class _Index:
                 ids.append(term)
         grams = _sublinear(_HASHER.transform([folded]).tocsr())
         grams.data *= self.gram_idf[grams.indices]
+        words = TextFolder.words(folded)
         return _Query(
-            folded, np.asarray(ids, dtype=np.int64), unknown, TextFolder.words(folded),
+            folded,
+            np.asarray(ids, dtype=np.int64),
+            unknown,
+            list(words),
+            np.fromiter(words.values(), dtype=bool, count=len(words)),
             _l2_rows(grams),
         )
 
@@ -418,7 +431,7 @@ class _Index:
         centroid_cos = np.asarray((self.centroids[cands] @ q.grams.T).todense()).ravel()
 
         # Coverage: which of the query's words / bigrams occur in the article.
-        word_cov, word_cov_probes, uncovered = self._word_coverage(q, cands)
+        coverage = self._word_coverage(q, cands)
         ids = q.term_ids
         if len(ids):
             weights = self.idf[ids]
@@ -442,45 +455,52 @@ class _Index:
         out[:, 4] = centroid_cos
         out[:, 5] = cand_bm25
         out[:, 6] = cand_bm25 / max(cand_bm25.max(), 1e-9)
-        out[:, 7] = word_cov
-        out[:, 8] = word_cov_probes
+        out[:, 7] = coverage[:, 0]
+        out[:, 8] = coverage[:, 1]
         out[:, 9] = bigram_cov
-        out[:, 10] = uncovered
+        out[:, 10] = coverage[:, 3]
         out[:, 11] = margin
         out[:, 12] = np.log1p(rank)
         out[:, 13] = np.log1p(len(q.words))
+        out[:, 14] = coverage[:, 2]
+        out[:, 15] = coverage[:, 4]
+        out[:, 16] = coverage[:, 5]
         return out
 
     def _word_df(self, word: str) -> int:
         """Articles containing the word: exact for up to three characters (it is one of the
         hashed n-grams), else the rarest of its trigrams (an upper bound)."""
-        pieces = [word] if len(word) <= 3 or word.isascii() else [
-            word[i : i + 3] for i in range(len(word) - 2)
-        ]
+        pieces = (
+            [word]
+            if len(word) <= 3 or word.isascii()
+            else [word[i : i + 3] for i in range(len(word) - 2)]
+        )
         return min(int(self.gram_df[_gram_column(p)]) for p in pieces)
 
-    def _word_coverage(
-        self, q: _Query, cands: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _word_coverage(self, q: _Query, cands: np.ndarray) -> np.ndarray:
+        """Per candidate: word coverage (all text, probes only), noun coverage, the largest
+        uncovered word and noun IDF, and the share of the query unknown to every article."""
         m = len(cands)
+        out = np.zeros((m, 6))
         if not q.words:
-            return np.zeros(m), np.zeros(m), np.zeros(m)
+            out[:, 2] = 1.0
+            return out
         n = self.n_articles
-        weights = np.array(
-            [np.log1p((n - df + 0.5) / (df + 0.5)) for df in map(self._word_df, q.words)]
-        )
+        df = np.array([self._word_df(w) for w in q.words])
+        weights = np.log1p((n - df + 0.5) / (df + 0.5))
         total = weights.sum()
-        cover = np.zeros(m)
-        cover_probes = np.zeros(m)
-        uncovered = np.zeros(m)
-        for i, a in enumerate(cands):
-            text, probes = self.full_text[a], self.probe_text[a]
-            found = np.array([w in text for w in q.words])
-            cover[i] = weights[found].sum() / total
-            missing = weights[~found]
-            uncovered[i] = missing.max() / self.max_idf if len(missing) else 0.0
-            cover_probes[i] = weights[[w in probes for w in q.words]].sum() / total
-        return cover, cover_probes, uncovered
+        found = np.array([[w in self.full_text[a] for w in q.words] for a in cands])
+        in_probes = np.array([[w in self.probe_text[a] for w in q.words] for a in cands])
+        missing = np.where(found, 0.0, weights)
+        out[:, 0] = found @ weights / total
+        out[:, 1] = in_probes @ weights / total
+        noun_weights = np.where(q.nouns, weights, 0.0)
+        noun_total = noun_weights.sum()
+        out[:, 2] = found @ noun_weights / noun_total if noun_total > 0 else 1.0
+        out[:, 3] = missing.max(axis=1) / self.max_idf
+        out[:, 4] = np.where(q.nouns, missing, 0.0).max(axis=1) / self.max_idf
+        out[:, 5] = weights[df == 0].sum() / total
+        return out
 
 
 # ---- the knowledge base ---------------------------------------------------------------

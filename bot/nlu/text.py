@@ -20,7 +20,7 @@ _DASHED_PHONE = re.compile(r"(?<!\d)(1\d{2})-(\d{4})-(\d{4})(?!\d)")
 _ORDER_NO = re.compile(r"(?<![A-Za-z0-9])so(\d{11})(?!\d)", re.IGNORECASE)
 _TICKET_NO = re.compile(r"(?<![A-Za-z0-9])t(\d{8})\s*[-_－—]?\s*(\d{4})(?!\d)", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
-_REPEATS = re.compile(r"(.)\1{4,}")
+_REPEATS = re.compile(r"(\D)\1{4,}")
 
 
 @lru_cache(maxsize=1)
@@ -53,7 +53,7 @@ def strip_unprintable(text: str) -> str:
 
 
 def _join_digit_groups(match: re.Match[str]) -> str:
-    """"138 1234 5678" → "13812345678", but "SO20261101001 13812345678" keeps its space."""
+    """ "138 1234 5678" → "13812345678", but "SO20261101001 13812345678" keeps its space."""
     groups = match.group(0).split(" ")
     joined = [groups[0]]
     for group in groups[1:]:

@@ -64,6 +64,7 @@ def assistant(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         trained_model,
         extra_env={"ASSISTANT_DATABASE_URL": url},
         log_dir=workdir / "logs",
+        tracker_db=workdir / "tracker.db",
     )
     try:
         yield Assistant(f"http://127.0.0.1:{RASA_PORT}", db_file, workdir / "logs")

@@ -1,0 +1,86 @@
+"""The bounded tracker store: Rasa sees a short window, the database keeps everything."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, ActiveLoop, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.settings import PROJECT_ROOT
+from bot.tracking import BoundedSQLTrackerStore, compact_events
+
+
+@pytest.fixture(scope="module")
+def domain() -> Domain:
+    return Domain.load(str(PROJECT_ROOT / "domain.yml"))
+
+
+def conversation(turns: int) -> list:
+    """Turns of listen → user → bot action; identity set early, a form active at the end."""
+    events: list = [ActionExecuted("action_session_start"), ActionExecuted("action_listen")]
+    for turn in range(turns):
+        events.append(UserUttered(f"第{turn}句", {"name": "inform", "confidence": 1.0}))
+        if turn == 1:
+            events.append(SlotSet("order_id", "SO20261101001"))
+            events.append(SlotSet("verified_customer", "SO20261101001"))
+        if turn == turns - 3:
+            events.append(ActiveLoop("repair_form"))
+            events.append(SlotSet("requested_slot", "address"))
+        events.append(ActionExecuted("utter_greet"))
+        events.append(ActionExecuted("action_listen"))
+    return events
+
+
+def test_short_conversations_are_kept_whole(domain: Domain) -> None:
+    assert compact_events(conversation(5), domain.slots, keep_turns=8) is None
+
+
+def test_compacted_tracker_has_the_same_state_and_only_recent_turns(domain: Domain) -> None:
+    events = conversation(60)
+    compacted = compact_events(events, domain.slots, keep_turns=8)
+    full = DialogueStateTracker.from_events("a", events, domain.slots)
+    bounded = DialogueStateTracker.from_events("a", compacted, domain.slots)
+    assert bounded.current_slot_values() == full.current_slot_values()
+    assert bounded.active_loop_name == full.active_loop_name == "repair_form"
+    assert bounded.latest_message.text == full.latest_message.text
+    assert sum(isinstance(e, UserUttered) for e in compacted) == 8
+    assert len(compacted) < len(events) / 4
+
+
+def test_store_appends_new_events_after_a_bounded_retrieve(domain: Domain, tmp_path: Path):
+    store = BoundedSQLTrackerStore(
+        domain=domain, dialect="sqlite", db=str(tmp_path / "t.db"), keep_turns=4
+    )
+    events = conversation(30)
+    asyncio.run(store.save(DialogueStateTracker.from_events("c", events, domain.slots)))
+
+    bounded = asyncio.run(store.retrieve("c"))
+    assert len(bounded.events) < len(events)
+    bounded.update(UserUttered("新的一句", {"name": "thanks", "confidence": 1.0}))
+    bounded.update(ActionExecuted("utter_thanks"))
+    asyncio.run(store.save(bounded))
+    bounded.update(ActionExecuted("action_listen"))
+    asyncio.run(store.save(bounded))  # a second save in the same turn writes only the new one
+
+    full = asyncio.run(store.retrieve_full_tracker("c"))
+    assert len(full.events) == len(events) + 3
+    assert [e.action_name for e in list(full.events)[-2:]] == ["utter_thanks", "action_listen"]
+    again = asyncio.run(store.retrieve("c"))
+    assert again.get_slot("verified_customer") == "SO20261101001"
+    assert again.latest_message.text == "新的一句"
+
+
+def test_a_write_by_another_server_process_is_seen(domain: Domain, tmp_path: Path) -> None:
+    db = str(tmp_path / "t.db")
+    first = BoundedSQLTrackerStore(domain=domain, dialect="sqlite", db=db, keep_turns=4)
+    second = BoundedSQLTrackerStore(domain=domain, dialect="sqlite", db=db, keep_turns=4)
+    asyncio.run(first.save(DialogueStateTracker.from_events("s", conversation(20), domain.slots)))
+    asyncio.run(first.retrieve("s"))  # cached in the first store
+    other = asyncio.run(second.retrieve("s"))
+    other.update(UserUttered("另一个进程写的", {"name": "greet", "confidence": 1.0}))
+    asyncio.run(second.save(other))
+    assert asyncio.run(first.retrieve("s")).latest_message.text == "另一个进程写的"
