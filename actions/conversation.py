@@ -16,6 +16,7 @@ from bot.settings import PROJECT_ROOT
 
 INTENT_LABELS_FILE = PROJECT_ROOT / "config" / "intent_labels.yml"
 CLARIFY_CHOICES = 2
+ACTION_LISTEN = "action_listen"
 
 
 @lru_cache(maxsize=1)
@@ -23,19 +24,41 @@ def intent_labels() -> dict[str, str]:
     return yaml.safe_load(INTENT_LABELS_FILE.read_text(encoding="utf-8")) or {}
 
 
+def missed_just_before(tracker: Tracker) -> bool:
+    """Whether the customer's previous message also went unrecognised.
+
+    The fallback action rewinds the message it could not place, so "the turn before" is
+    simply: going back from the current message past one ``action_listen``, the last action
+    the bot ran was the fallback itself.
+    """
+    seen_current_message = False
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user" and not seen_current_message:
+            seen_current_message = True
+        elif kind == "action" and seen_current_message:
+            if event.get("name") == ACTION_LISTEN:
+                continue
+            return event.get("name") == ActionClarifyFallback.NAME
+        elif kind == "user":
+            return False
+    return False
+
+
 class ActionClarifyFallback(Action):
     """First miss: suggest the likeliest intents; a second miss: offer a ticket or a person."""
 
+    NAME = "action_clarify_fallback"
+
     def name(self) -> str:
-        return "action_clarify_fallback"
+        return self.NAME
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        misses = int(tracker.get_slot("fallback_count") or 0) + 1
-        if misses >= 2:
+        if missed_just_before(tracker):
             dispatcher.utter_message(response="utter_offer_help")
-            return [UserUtteranceReverted(), SlotSet("fallback_count", 0.0)]
+            return [UserUtteranceReverted()]
         labels = intent_labels()
         ranking = tracker.latest_message.get("intent_ranking") or []
         candidates = [r["name"] for r in ranking if r.get("name") in labels][:CLARIFY_CHOICES]
@@ -43,19 +66,7 @@ class ActionClarifyFallback(Action):
         none_title = domain.get("responses", {}).get("utter_clarify_none", [{}])[0].get("text")
         buttons.append({"title": none_title or "—", "payload": "/out_of_scope"})
         dispatcher.utter_message(response="utter_clarify", buttons=buttons)
-        return [UserUtteranceReverted(), SlotSet("fallback_count", float(misses))]
-
-
-class ActionResetFallbackCount(Action):
-    """A recognised request ends a run of misunderstandings."""
-
-    def name(self) -> str:
-        return "action_reset_fallback_count"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        return [SlotSet("fallback_count", 0.0)] if tracker.get_slot("fallback_count") else []
+        return [UserUtteranceReverted()]
 
 
 class ActionCancelRequest(Action):

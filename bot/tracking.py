@@ -80,7 +80,7 @@ class BoundedSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
         self.keep_turns = int(keep_turns)
         self._cache_size = int(cached_conversations)
-        self._windows: OrderedDict[str, tuple[int, list[dict]]] = OrderedDict()
+        self._windows: OrderedDict[str, tuple[int, DialogueStateTracker]] = OrderedDict()
 
     def _stored_count(self, sender_id: str) -> int:
         with self.session_scope() as session:
@@ -88,31 +88,38 @@ class BoundedSQLTrackerStore(SQLTrackerStore):
                 sa.select(sa.func.count()).where(self.SQLEvent.sender_id == sender_id)
             ).scalar_one()
 
-    def _tracker(self, sender_id: str, events: list[dict], stored: int) -> DialogueStateTracker:
-        tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+    def _bounded(self, sender_id: str, events: list[Event], stored: int) -> DialogueStateTracker:
+        """A tracker over the compacted window of ``events``; remembered for the next turn."""
+        window = compact_events(events, self.domain.slots, self.keep_turns)
+        if window is None:
+            window = events
+        tracker = DialogueStateTracker.from_events(sender_id, window, self.domain.slots)
         setattr(tracker, _BASE, (stored, len(tracker.events)))
-        return tracker
-
-    def _remember(self, sender_id: str, stored: int, events: list[Event]) -> None:
-        window = compact_events(events, self.domain.slots, self.keep_turns) or events
-        self._windows[sender_id] = (stored, [event.as_dict() for event in window])
+        self._windows[sender_id] = (stored, tracker)
         self._windows.move_to_end(sender_id)
         while len(self._windows) > self._cache_size:
             self._windows.popitem(last=False)
+        return tracker
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         if self.domain is None:
             return await super().retrieve(sender_id)
         stored = self._stored_count(sender_id)
         cached = self._windows.get(sender_id)
-        if cached is not None and cached[0] == stored:
-            return self._tracker(sender_id, cached[1], stored)
-        tracker = await super().retrieve(sender_id)
-        if tracker is None:
+        if cached is not None:
+            count, tracker = cached
+            base = getattr(tracker, _BASE, None)
+            # Reuse the tracker saved last turn if nobody else wrote since and it holds no
+            # events that were never saved (e.g. a turn that failed half-way).
+            if count == stored and base == (stored, len(tracker.events)):
+                if len(tracker.events) > 4 * (self.keep_turns + 1):
+                    return self._bounded(sender_id, list(tracker.events), stored)
+                return tracker
+        full = await super().retrieve(sender_id)
+        if full is None:
             self._windows.pop(sender_id, None)
             return None
-        self._remember(sender_id, stored, list(tracker.events))
-        return self._tracker(sender_id, self._windows[sender_id][1], stored)
+        return self._bounded(sender_id, list(full.events), stored)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         base = getattr(tracker, _BASE, None)
@@ -140,4 +147,5 @@ class BoundedSQLTrackerStore(SQLTrackerStore):
             session.commit()
         stored += len(new_events)
         setattr(tracker, _BASE, (stored, len(tracker.events)))
-        self._remember(tracker.sender_id, stored, list(tracker.events))
+        self._windows[tracker.sender_id] = (stored, tracker)
+        self._windows.move_to_end(tracker.sender_id)

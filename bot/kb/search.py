@@ -100,6 +100,9 @@ FEATURES = (
     "noun_coverage",
     "uncovered_noun_max",
     "unknown_share",
+    "covered_mass",
+    "covered_specific",
+    "bm25_raw",
 )
 """Reranker inputs, in column order (see ``_Index.features``)."""
 
@@ -383,9 +386,11 @@ class _Index:
         ids = q.term_ids
         ceiling = (self.idf[ids].sum() + q.unknown_terms * self.max_idf) * (BM25_K1 + 1)
         if len(ids) and ceiling > 0:
-            bm25 = np.asarray(self.bm25[:, ids].sum(axis=1)).ravel() / ceiling
+            raw = np.asarray(self.bm25[:, ids].sum(axis=1)).ravel()
+            bm25 = raw / ceiling
         else:
-            bm25 = np.zeros(n)
+            raw = bm25 = np.zeros(n)
+        self._bm25_raw = raw
         return probe_max, bm25, 0.6 * probe_max + 0.4 * bm25
 
     def candidates(self, base: np.ndarray, probe_max: np.ndarray, bm25: np.ndarray) -> np.ndarray:
@@ -412,6 +417,7 @@ class _Index:
         if not m:
             return out
         probe_cos = self._probe_cos
+        bm25_raw = self._bm25_raw
         top2 = np.empty(m)
         for i, a in enumerate(cands):
             values = probe_cos[self.probe_start[a] : self.probe_start[a + 1]]
@@ -465,6 +471,9 @@ class _Index:
         out[:, 14] = coverage[:, 2]
         out[:, 15] = coverage[:, 4]
         out[:, 16] = coverage[:, 5]
+        out[:, 17] = coverage[:, 6]
+        out[:, 18] = coverage[:, 7]
+        out[:, 19] = bm25_raw[cands] / self.max_idf
         return out
 
     def _word_df(self, word: str) -> int:
@@ -481,7 +490,7 @@ class _Index:
         """Per candidate: word coverage (all text, probes only), noun coverage, the largest
         uncovered word and noun IDF, and the share of the query unknown to every article."""
         m = len(cands)
-        out = np.zeros((m, 6))
+        out = np.zeros((m, 8))
         if not q.words:
             out[:, 2] = 1.0
             return out
@@ -500,6 +509,8 @@ class _Index:
         out[:, 3] = missing.max(axis=1) / self.max_idf
         out[:, 4] = np.where(q.nouns, missing, 0.0).max(axis=1) / self.max_idf
         out[:, 5] = weights[df == 0].sum() / total
+        out[:, 6] = found @ weights / self.max_idf
+        out[:, 7] = found @ (weights > 0.4 * self.max_idf)
         return out
 
 

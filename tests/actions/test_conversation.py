@@ -28,6 +28,17 @@ def run(action, tracker, domain):
     return dispatcher, events
 
 
+def with_events(tracker, events):
+    tracker.events = events
+    return tracker
+
+
+USER = {"event": "user", "text": "那个东西"}
+LISTEN = {"event": "action", "name": "action_listen"}
+FALLBACK = {"event": "action", "name": "action_clarify_fallback"}
+REWIND = {"event": "rewind"}
+
+
 def test_first_miss_suggests_the_likeliest_service_intents(domain) -> None:
     tracker = make_tracker(text="那个东西", intent="nlu_fallback", ranking=RANKING)
     dispatcher, events = run(ActionClarifyFallback(), tracker, domain)
@@ -37,20 +48,38 @@ def test_first_miss_suggests_the_likeliest_service_intents(domain) -> None:
     assert payloads == ["/request_return", "/query_order", "/out_of_scope"]
     titles = [b["title"] for b in dispatcher.messages[0]["buttons"]]
     assert titles[0] == intent_labels()["request_return"]
-    assert events[0]["event"] == "rewind"
-    assert events[-1] == {
-        "event": "slot",
-        "timestamp": None,
-        "name": "fallback_count",
-        "value": 1.0,
-    }
+    assert [e["event"] for e in events] == ["rewind"]
 
 
 def test_second_miss_in_a_row_offers_a_ticket_or_a_person(domain) -> None:
-    tracker = make_tracker({"fallback_count": 1.0}, intent="nlu_fallback", ranking=RANKING)
+    tracker = make_tracker(intent="nlu_fallback", ranking=RANKING)
+    with_events(
+        tracker, [LISTEN, USER, FALLBACK, {"event": "bot", "text": "?"}, REWIND, LISTEN, USER]
+    )
     dispatcher, events = run(ActionClarifyFallback(), tracker, domain)
     assert responses(dispatcher) == ["utter_offer_help"]
-    assert events[-1]["name"] == "fallback_count" and events[-1]["value"] == 0.0
+    assert [e["event"] for e in events] == ["rewind"]
+
+
+def test_a_recognised_message_in_between_starts_counting_again(domain) -> None:
+    tracker = make_tracker(intent="nlu_fallback", ranking=RANKING)
+    greet = {"event": "user", "text": "你好"}
+    with_events(
+        tracker,
+        [
+            LISTEN,
+            USER,
+            FALLBACK,
+            REWIND,
+            LISTEN,
+            greet,
+            {"event": "action", "name": "utter_greet"},
+            LISTEN,
+            USER,
+        ],
+    )
+    dispatcher, _ = run(ActionClarifyFallback(), tracker, domain)
+    assert responses(dispatcher) == ["utter_clarify"]
 
 
 def test_cancel_clears_the_request_but_keeps_identity(domain) -> None:
