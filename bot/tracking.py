@@ -67,6 +67,15 @@ def compact_events(
     return state + list(events[cut:])
 
 
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers work during a write; NORMAL sync survives a crashed process."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
 class BoundedSQLTrackerStore(SQLTrackerStore):
     """SQLTrackerStore whose ``retrieve`` returns a bounded tracker (see module docstring)."""
 
@@ -78,6 +87,8 @@ class BoundedSQLTrackerStore(SQLTrackerStore):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _tune_sqlite)
         self.keep_turns = int(keep_turns)
         self._cache_size = int(cached_conversations)
         self._windows: OrderedDict[str, tuple[int, DialogueStateTracker]] = OrderedDict()

@@ -96,13 +96,12 @@ def test_k_limits_the_hits(service: KnowledgeService) -> None:
 def test_second_candidate_is_the_runner_up_with_a_relaxed_threshold(
     service: KnowledgeService, kb: KnowledgeBase
 ) -> None:
-    question = "发票抬头写错了能改吗"
-    answer = service.answer(question, k=1)
-    runner_up = kb.search(question, k=2, threshold=kb.threshold * SECOND_CANDIDATE_FACTOR)
-    assert len(answer.hits) == 1
-    assert len(runner_up) == 2
-    assert answer.second_candidate == runner_up[1]
-    assert answer.second_candidate.id != answer.hits[0].id
+    for question in ("发票抬头写错了能改吗", "发票怎么开", "空调不制冷", FOUND):
+        answer = service.answer(question, k=1)
+        relaxed = kb.search(question, k=2, threshold=kb.threshold * SECOND_CANDIDATE_FACTOR)
+        assert len(answer.hits) == 1
+        assert relaxed[0] == answer.hits[0]
+        assert answer.second_candidate == (relaxed[1] if len(relaxed) > 1 else None)
 
 
 def test_very_long_queries_are_logged_truncated(service: KnowledgeService, factory) -> None:
