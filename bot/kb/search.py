@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 SYNONYMS_FILE = PROJECT_ROOT / "knowledge_base" / "synonyms.yml"
 INDEX_DIR = PROJECT_ROOT / "var" / "kb_index"
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 
 DEFAULT_THRESHOLD = 0.25
 """Minimum reranker probability for a hit (see ``benchmarks/kb_search.py`` for the trade-off
@@ -77,6 +77,7 @@ FEATURES: tuple[tuple[str, int], ...] = (
     ("word_coverage", 1),
     ("covered_mass", 1),
     ("noun_coverage", 1),
+    ("segment_coverage", 1),
     ("uncovered_noun", -1),
     ("unknown_share", -1),
     ("query_words", 0),
@@ -350,10 +351,10 @@ class _Index:
         pick = sp.csr_matrix((np.ones(len(rows), np.float32), (owner, rows)), shape=shape)
         weighted = sp.csr_matrix((_FIELD_WEIGHT[kind], (owner, rows)), shape=shape)
 
-        full_text: list[list[str]] = [[] for _ in range(n)]
+        self.segments: list[list[str]] = [[] for _ in range(n)]
         for segment, article in zip(rows, owner, strict=True):
-            full_text[article].append(corpus.texts[segment])
-        self.full_text = ["\n".join(parts) for parts in full_text]
+            self.segments[article].append(corpus.texts[segment])
+        self.full_text = ["\n".join(parts) for parts in self.segments]
         """Per article, its folded text: word coverage is a substring test on it."""
 
         # BM25 over terms (weights precomputed per article and term, read by column).
@@ -443,8 +444,8 @@ class _Index:
         out[:, 3] = self._best_segment(self.sentences, self.sentence_start, cands, q)
         out[:, 4] = bm25
         out[:, 5] = bm25 / max(float(bm25.max()), 1e-9)
-        out[:, 6:11] = self._coverage(q, cands)
-        out[:, 11] = math.log1p(len(q.words))
+        out[:, 6:12] = self._coverage(q, cands)
+        out[:, 12] = math.log1p(len(q.words))
         return out
 
     @staticmethod
@@ -474,11 +475,13 @@ class _Index:
         return int(np.where(known, self.gram_df[columns], 0).min())
 
     def _coverage(self, q: _Query, cands: np.ndarray) -> np.ndarray:
-        """Columns: IDF-weighted share of the query's words in the article, their summed
-        IDF (in units of the largest), the same share among nouns, the largest uncovered
-        noun IDF, and the share of the query no article contains."""
+        """Columns: the IDF-weighted share of the query's words in the article, their summed
+        IDF (in units of the largest), the same share among nouns and within the article's
+        best single segment (a paraphrase's words cluster in the sentence that answers it,
+        a near-miss's are scattered), the largest uncovered noun IDF, and the share of the
+        query that no article contains."""
         m = len(cands)
-        out = np.zeros((m, 5))
+        out = np.zeros((m, 6))
         if not q.words:
             out[:, 2] = 1.0
             return out
@@ -487,12 +490,21 @@ class _Index:
         weights = np.log1p((n - df + 0.5) / (df + 0.5))
         total = weights.sum()
         found = np.array([[w in self.full_text[a] for w in q.words] for a in cands], dtype=float)
+        nouns = np.where(q.nouns, weights, 0.0)
         out[:, 0] = found @ weights / total
         out[:, 1] = found @ weights / self.max_idf
-        nouns = np.where(q.nouns, weights, 0.0)
         out[:, 2] = found @ nouns / nouns.sum() if nouns.sum() > 0 else 1.0
-        out[:, 3] = ((1.0 - found) * nouns).max(axis=1) / self.max_idf
-        out[:, 4] = weights[df == 0].sum() / total
+        for i, a in enumerate(cands):
+            hits = zip(q.words, weights, found[i], strict=True)
+            present = [(w, weight) for w, weight, hit in hits if hit]
+            if present:
+                out[i, 3] = max(
+                    sum(weight for w, weight in present if w in segment)
+                    for segment in self.segments[a]
+                )
+        out[:, 3] /= total
+        out[:, 4] = ((1.0 - found) * nouns).max(axis=1) / self.max_idf
+        out[:, 5] = weights[df == 0].sum() / total
         return out
 
 
@@ -570,7 +582,7 @@ def _training_examples(corpus: _Corpus, folder: TextFolder) -> _Examples:
             add(index, text, 2)
         # Verbatim questions and titles are asked too; without them nothing tells the model
         # that an exact match is a sure hit (held-out questions never match exactly).
-        seen = [s for s in np.flatnonzero(mask & (corpus.kind <= _QUESTION))]
+        seen = np.flatnonzero(mask & (corpus.kind <= _QUESTION))
         share = min(1.0, len(held) / max(len(seen), 1) / 2)
         for segment in seen:
             if rng.random() < share:
