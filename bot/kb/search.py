@@ -53,6 +53,8 @@ INDEX_DIR = PROJECT_ROOT / "var" / "kb_index"
 INDEX_FORMAT = 4
 
 DEFAULT_THRESHOLD = 0.25
+RUNNER_UP_FLOOR = 0.02
+"""Alternatives shown after a good best hit must still score at least this."""
 """Minimum reranker probability for a hit (see ``benchmarks/kb_search.py`` for the trade-off
 between answering paraphrases and saying "not found" to questions no article answers)."""
 
@@ -642,16 +644,22 @@ class KnowledgeBase:
         return result
 
     def search(self, query: str, k: int = 3, threshold: float | None = None) -> list[Hit]:
-        """Top ``k`` articles scoring at least the threshold (empty: "not found")."""
+        """Top ``k`` articles, or [] ("not found") when even the best is below the threshold.
+
+        "Not found" is decided on the best article: once it is good enough, the runners-up
+        are shown too (above a small floor) as alternatives.
+        """
         limit = self.threshold if threshold is None else threshold
         if k <= 0:
             return []
         scores = self.scores(query)
         top = np.argsort(-scores, kind="stable")[:k]
+        if not top.size or scores[top[0]] <= 0 or scores[top[0]] < limit:
+            return []
         return [
             Hit(a.id, a.title, round(float(scores[i]), 4), a.answer, a.scenario)
             for i in top
-            if scores[i] > 0 and scores[i] >= limit
+            if scores[i] >= RUNNER_UP_FLOOR
             for a in (self.articles[i],)
         ]
 

@@ -24,7 +24,6 @@ from bot.store.models import KbSearch
 log = logging.getLogger(__name__)
 
 MENU_SIZE = 3
-SECOND_CANDIDATE_FACTOR = 0.6
 
 
 class KnowledgeUnavailable(RuntimeError):
@@ -36,7 +35,7 @@ class KnowledgeAnswer:
     search_id: int
     hits: tuple[Hit, ...]
     second_candidate: Hit | None = None
-    """Offered when the best hit did not help; may score below the answer threshold."""
+    """Offered when the best hit did not help."""
 
 
 @dataclass(frozen=True)
@@ -78,10 +77,7 @@ class KnowledgeService:
         """Search and log; hits are empty when nothing passes the threshold."""
         kb = self._cache.get()
         hits = kb.search(query, k=k)
-        second = None
-        if hits:
-            relaxed = kb.search(query, k=2, threshold=kb.threshold * SECOND_CANDIDATE_FACTOR)
-            second = relaxed[1] if len(relaxed) > 1 else None
+        second = hits[1] if len(hits) > 1 else None
         search_id = self._log(query, kb.folder.fold(query), hits, sender_id)
         return KnowledgeAnswer(search_id, tuple(hits), second)
 

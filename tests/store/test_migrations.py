@@ -17,6 +17,7 @@ EXPECTED_TABLES = {
     "order_items",
     "tickets",
     "ticket_events",
+    "kb_searches",
 }
 
 
@@ -26,7 +27,7 @@ def test_upgrade_creates_every_table_at_head(db_url: str) -> None:
     try:
         with engine.connect() as connection:
             assert set(inspect(connection).get_table_names()) == EXPECTED_TABLES
-            assert MigrationContext.configure(connection).get_current_revision() == "0001"
+            assert MigrationContext.configure(connection).get_current_revision() == "0002"
     finally:
         engine.dispose()
 
