@@ -145,15 +145,16 @@ def main() -> None:
         def at(turns: range) -> float:
             return statistics.mean(t for n, t in record if n in turns)
 
-        early, late = at(range(3, 8)), at(range(46, 51))
+        # Same messages (the script repeats every 10 turns), early vs late in the conversation.
+        early, late = at(range(3, 8)), at(range(43, 48))
         print(
-            f"history growth under load: turns 3-7 mean {early * 1000:.0f} ms, turns 46-50 mean "
+            f"history growth under load: turns 3-7 mean {early * 1000:.0f} ms, turns 43-47 mean "
             f"{late * 1000:.0f} ms, ratio {late / early:.2f}"
         )
         long_single: list = []
         converse(url, "long-single", 2, 50, long_single)
         t5 = statistics.mean(t for n, t in long_single if 3 <= n <= 7)
-        t50 = statistics.mean(t for n, t in long_single if 46 <= n <= 50)
+        t50 = statistics.mean(t for n, t in long_single if 43 <= n <= 47)
         print(
             f"one client: turn ~5 {t5 * 1000:.0f} ms, turn ~50 {t50 * 1000:.0f} ms, "
             f"ratio {t50 / t5:.2f}"

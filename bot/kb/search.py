@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import pickle
 import re
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -685,8 +687,13 @@ def load_knowledge_base(
     synonyms_file: Path = SYNONYMS_FILE,
     index_dir: Path = INDEX_DIR,
 ) -> KnowledgeBase:
-    """The stored index if it matches the articles on disk, otherwise a fresh build (saved)."""
-    extra = (synonyms_file,) if synonyms_file.exists() else ()
+    """The stored index if it matches the articles on disk, otherwise a fresh build (saved).
+
+    The key covers the articles, the synonyms and the search code itself, so an index built
+    by older code is never loaded.
+    """
+    code = (Path(__file__), Path(__file__).with_name("reranker.py"))
+    extra = code + ((synonyms_file,) if synonyms_file.exists() else ())
     key = f"{INDEX_FORMAT}-{content_fingerprint(directory, extra)[:20]}"
     stored = index_dir / f"kb-{key}.pickle"
     if stored.exists():
@@ -699,18 +706,25 @@ def load_knowledge_base(
     index_dir.mkdir(parents=True, exist_ok=True)
     for old in index_dir.glob("kb-*.pickle"):
         old.unlink(missing_ok=True)
-    tmp = stored.with_suffix(".tmp")
-    with tmp.open("wb") as handle:
-        pickle.dump(kb, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    tmp.replace(stored)
+    # A private temporary file: two processes rebuilding at once never mix their bytes.
+    handle, tmp = tempfile.mkstemp(dir=index_dir, suffix=".tmp")
+    with os.fdopen(handle, "wb") as out:
+        pickle.dump(kb, out, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, stored)
     return kb
 
 
 class KnowledgeBaseCache:
     """Reload the knowledge base when its files change (checked at most every few seconds)."""
 
-    def __init__(self, directory: Path = ARTICLES_DIR, check_every: float = 5.0) -> None:
+    def __init__(
+        self,
+        directory: Path = ARTICLES_DIR,
+        check_every: float = 5.0,
+        index_dir: Path = INDEX_DIR,
+    ) -> None:
         self._directory = directory
+        self._index_dir = index_dir
         self._check_every = check_every
         self._checked_at = float("-inf")
         self._stamp: tuple = ()
@@ -728,7 +742,7 @@ class KnowledgeBaseCache:
             self._checked_at = now
             stamp = self._file_stamp()
             if self._kb is None or stamp != self._stamp:
-                self._kb = load_knowledge_base(self._directory)
+                self._kb = load_knowledge_base(self._directory, index_dir=self._index_dir)
                 self._stamp = stamp
         return self._kb
 

@@ -127,12 +127,15 @@ class KnowledgeService:
 
     def gaps(self, limit: int = 20) -> list[Gap]:
         """Most frequent questions that found nothing or were rated unhelpful."""
-        with session_scope(self._factory) as session:
-            rows = session.execute(
-                select(KbSearch.normalised_query, KbSearch.found, KbSearch.helpful).where(
-                    (KbSearch.found.is_(False)) | (KbSearch.helpful.is_(False))
-                )
-            ).all()
+        try:
+            with session_scope(self._factory) as session:
+                rows = session.execute(
+                    select(KbSearch.normalised_query, KbSearch.found, KbSearch.helpful).where(
+                        (KbSearch.found.is_(False)) | (KbSearch.helpful.is_(False))
+                    )
+                ).all()
+        except SQLAlchemyError as exc:
+            raise KnowledgeUnavailable from exc
         counts: dict[str, list[int]] = {}
         for query, found, helpful in rows:
             if not query:

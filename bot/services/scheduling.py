@@ -8,8 +8,8 @@ from datetime import date, timedelta
 BOOKING_HORIZON_DAYS = 30
 
 TIME_SLOTS = {
-    "morning": ("上午", "早上", "早晨", "上午9点到12点", "9点到12点", "早点", "am", "morning"),
-    "afternoon": ("下午", "中午", "午后", "下午1点到6点", "pm", "afternoon"),
+    "morning": ("上午", "早上", "早晨", "早点", "am", "morning"),
+    "afternoon": ("下午", "中午", "午后", "pm", "afternoon"),
     "evening": ("晚上", "傍晚", "晚间", "夜里", "evening", "night"),
 }
 """Slot key → words that mean it; the Chinese label shown back is the first word."""
@@ -107,9 +107,15 @@ def bookable(day: date, today: date) -> bool:
 def parse_time_slot(text: str) -> str | None:
     """Map "下午吧" / "PM" / "9点到12点" to a slot key (morning / afternoon / evening)."""
     lowered = text.lower()
-    for key, words in TIME_SLOTS.items():
-        if any(word in lowered for word in words):
-            return key
+    # Period words first, in the order they appear ("晚上9点到12点" is an evening).
+    found = [
+        (lowered.find(word), key)
+        for key, words in TIME_SLOTS.items()
+        for word in words
+        if word in lowered
+    ]
+    if found:
+        return min(found)[1]
     if match := re.search(r"(\d{1,2})\s*[点:：]", lowered):
         hour = int(match[1])
         if 8 <= hour < 12:

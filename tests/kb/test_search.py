@@ -6,7 +6,6 @@ session's base temp directory) and every test that needs the real knowledge base
 
 from __future__ import annotations
 
-import functools
 import pickle
 import shutil
 import time
@@ -289,7 +288,7 @@ def test_cache_checks_the_files_at_most_every_check_every_seconds(
     articles = small_articles(tmp_path / "articles")
     loads: list[object] = []
     monkeypatch.setattr(
-        search, "load_knowledge_base", lambda _dir: loads.append(object()) or loads[-1]
+        search, "load_knowledge_base", lambda _dir, **_: loads.append(object()) or loads[-1]
     )
     clock = [1000.0]
     monkeypatch.setattr(time, "monotonic", lambda: clock[0])
@@ -324,10 +323,7 @@ def test_editing_an_article_changes_the_answer_without_retraining(
     shutil.copytree(ARTICLES_DIR, copy)
     # Same content, same key: start from the session's stored index instead of rebuilding.
     shutil.copytree(session_index_dir(tmp_path_factory), index_dir)
-    monkeypatch.setattr(
-        search, "load_knowledge_base", functools.partial(load_knowledge_base, index_dir=index_dir)
-    )
-    cache = KnowledgeBaseCache(copy, check_every=0)
+    cache = KnowledgeBaseCache(copy, check_every=0, index_dir=index_dir)
 
     before = cache.get()
     assert before.search("你们卖二手车吗") == []
