@@ -154,7 +154,11 @@ class IdentityFormValidation(FormValidationAction):
     ) -> dict[str, Any]:
         slot = parse_time_slot(str(value))
         if slot is None:
-            dispatcher.utter_message(response="utter_invalid_time_slot")
+            corrected_date = any(
+                e.get("entity") == "date" for e in tracker.latest_message.get("entities", [])
+            )
+            if not corrected_date:  # "改成后天" corrects the date; it is no bad time slot
+                dispatcher.utter_message(response="utter_invalid_time_slot")
             return {"time_slot": None}
         return {"time_slot": time_slot_label(slot)}
 

@@ -162,3 +162,14 @@ def test_a_digression_is_not_taken_as_an_answer(desk, domain) -> None:
     tracker = make_tracker({"requested_slot": "phone"}, text="退货要运费吗", intent="ask_question")
     extraction = validation("return_form").extract_phone(CollectingDispatcher(), tracker, domain)
     assert asyncio.run(extraction) == {}
+
+
+def test_correcting_the_date_at_the_time_slot_question_is_not_an_error(desk, domain) -> None:
+    tracker = make_tracker({"requested_slot": "time_slot"}, text="不对 改成后天")
+    tracker.latest_message["entities"] = [{"entity": "date", "value": "后天"}]
+    dispatcher = CollectingDispatcher()
+    result = validation("repair_form").validate_time_slot(
+        "不对 改成后天", dispatcher, tracker, domain
+    )
+    assert result == {"time_slot": None}
+    assert dispatcher.messages == []

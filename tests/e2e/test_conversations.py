@@ -170,3 +170,20 @@ def test_logs_never_contain_a_full_phone_number(assistant) -> None:
     for log in assistant.log_dir.glob("*.log"):
         content = log.read_text(encoding="utf-8", errors="replace")
         assert PHONE not in content and OTHER_PHONE not in content, log.name
+
+
+def test_customer_corrects_the_date_before_choosing_a_time_slot(assistant) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    sender = "e2e-correction"
+    assistant.texts(sender, "帮我预约安装热水器")
+    assistant.texts(sender, "SO20261119008")
+    assistant.texts(sender, "13700137000")
+    assistant.texts(sender, "上海市浦东新区世纪大道100号")
+    assistant.texts(sender, "明天")
+    corrected = assistant.texts(sender, "不对 改成后天")
+    assert "时段" in corrected and "请选择上午、下午或晚上" not in corrected
+    done = assistant.texts(sender, "下午")
+    day_after_tomorrow = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=2)
+    assert f"已预约 {day_after_tomorrow.isoformat()} 下午" in done
