@@ -10,7 +10,9 @@ from rasa_sdk.events import EventType, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.knowledge import ActionAnswerQuestion
 from actions.tickets import channel_of, clear_request_slots
+from bot.kb.service import looks_like_question
 from bot.services.desk import ServiceUnavailable, default_desk
 from bot.settings import PROJECT_ROOT
 
@@ -56,6 +58,12 @@ class ActionClarifyFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        text = tracker.latest_message.get("text") or ""
+        if looks_like_question(text):
+            answered = await ActionAnswerQuestion().run(dispatcher, tracker, domain)
+            if dispatcher.messages and dispatcher.messages[-1].get("response") == "utter_kb_answer":
+                return answered
+            dispatcher.messages.clear()  # nothing found: clarify instead
         if missed_just_before(tracker):
             dispatcher.utter_message(response="utter_offer_help")
             return [UserUtteranceReverted()]

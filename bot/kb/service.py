@@ -7,6 +7,7 @@ helpful) so the content team can see which questions found nothing or did not he
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,6 +25,14 @@ from bot.store.models import KbSearch
 log = logging.getLogger(__name__)
 
 MENU_SIZE = 3
+_QUESTION_MARKERS = re.compile(
+    r"[?？]|吗|么|呢|怎么|怎样|如何|多久|多少|几天|哪里|哪儿|什么|为什么|能不能|可不可以|是否|有没有"
+)
+
+
+def looks_like_question(text: str) -> bool:
+    """Whether a message the NLU could not place reads like a question for the knowledge base."""
+    return bool(_QUESTION_MARKERS.search(text or ""))
 
 
 class KnowledgeUnavailable(RuntimeError):

@@ -104,3 +104,18 @@ def test_verified_customer_asking_for_a_person_gets_a_callback_ticket(desk, doma
 def test_anonymous_customer_asking_for_a_person_is_told_one_is_coming(desk, domain) -> None:
     dispatcher, _ = run(ActionRequestHuman(), make_tracker(), domain)
     assert responses(dispatcher) == ["utter_handoff"]
+
+
+def test_an_unplaced_message_that_reads_like_a_question_is_answered_from_the_kb(
+    knowledge, domain
+) -> None:
+    tracker = make_tracker(text="退货的运费谁来出呢", intent="nlu_fallback", ranking=RANKING)
+    dispatcher, events = run(ActionClarifyFallback(), tracker, domain)
+    assert responses(dispatcher) == ["utter_kb_answer"]
+    assert not any(e["event"] == "rewind" for e in events)
+
+
+def test_an_unanswerable_question_still_gets_the_clarifying_suggestion(knowledge, domain):
+    tracker = make_tracker(text="你们卖二手车吗", intent="nlu_fallback", ranking=RANKING)
+    dispatcher, _ = run(ActionClarifyFallback(), tracker, domain)
+    assert responses(dispatcher) == ["utter_clarify"]

@@ -224,3 +224,19 @@ def test_store_failures_are_knowledge_unavailable(broken_service: KnowledgeServi
     with pytest.raises(KnowledgeUnavailable) as raised:
         call(broken_service)
     assert isinstance(raised.value.__cause__, SQLAlchemyError)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("退货要运费吗", True),
+        ("保修多久", True),
+        ("怎么开发票？", True),
+        ("好的", False),
+        ("SO20261101001", False),
+    ],
+)
+def test_looks_like_question(text: str, expected: bool) -> None:
+    from bot.kb.service import looks_like_question
+
+    assert looks_like_question(text) is expected
