@@ -66,6 +66,10 @@ class ActionKnowledgeFeedback(Action):
         helpful = tracker.get_intent_of_latest_message() == "affirm"
         service = default_knowledge_service()
         search_id = tracker.get_slot("kb_search_id")
+        if search_id is None and not tracker.get_slot("kb_candidates"):
+            # A yes/no after a clarifying question, not after an answer: offer real help.
+            dispatcher.utter_message(response="utter_offer_help")
+            return []
         try:
             if search_id is not None:
                 service.record_feedback(int(search_id), helpful)

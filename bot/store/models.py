@@ -256,3 +256,25 @@ class KbSearch(Base):
     top_score: Mapped[float | None] = Column(Float)
     found: Mapped[bool] = Column(Boolean, nullable=False)
     helpful: Mapped[bool | None] = Column(Boolean)
+
+
+class Attachment(Base):
+    """A photo a customer sent from the web chat; the file itself lives in the upload folder.
+
+    ``ticket_no`` links it to the conversation's open ticket when there was one, so the desk
+    sees the evidence (a leaking machine, a broken box) next to the request.
+    """
+
+    __tablename__ = "attachments"
+    __table_args__ = (CheckConstraint("size > 0", name="size_positive"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    sender_id: Mapped[str] = Column(String(128), nullable=False, index=True)
+    ticket_no: Mapped[str | None] = Column(
+        ForeignKey("tickets.ticket_no", ondelete="SET NULL"), nullable=True, index=True
+    )
+    filename: Mapped[str] = Column(String(64), nullable=False, unique=True)
+    content_type: Mapped[str] = Column(String(32), nullable=False)
+    size: Mapped[int] = Column(Integer, nullable=False)
+    sha256: Mapped[str] = Column(String(64), nullable=False)
+    created_at: Mapped[datetime] = Column(UtcDateTime, nullable=False, default=utcnow, index=True)

@@ -83,3 +83,8 @@ def test_choosing_an_article_from_the_menu_shows_it(knowledge, domain) -> None:
     dispatcher, slots = run(ActionAnswerQuestion(), tracker, domain)
     assert dispatcher.messages[0]["response"] == "utter_kb_answer"
     assert slots["kb_article"] is None
+
+
+def test_yes_or_no_without_a_shown_answer_offers_help(knowledge, domain) -> None:
+    dispatcher, _ = run(ActionKnowledgeFeedback(), make_tracker(intent="affirm"), domain)
+    assert responses(dispatcher) == ["utter_offer_help"]

@@ -18,6 +18,7 @@ EXPECTED_TABLES = {
     "tickets",
     "ticket_events",
     "kb_searches",
+    "attachments",
 }
 
 
@@ -27,7 +28,7 @@ def test_upgrade_creates_every_table_at_head(db_url: str) -> None:
     try:
         with engine.connect() as connection:
             assert set(inspect(connection).get_table_names()) == EXPECTED_TABLES
-            assert MigrationContext.configure(connection).get_current_revision() == "0002"
+            assert MigrationContext.configure(connection).get_current_revision() == "0003"
     finally:
         engine.dispose()
 
