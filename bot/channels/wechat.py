@@ -384,7 +384,8 @@ class WeChatInput(InputChannel):
             message_key(message), lambda: self._start(message, on_new_message)
         )
         if not first:
-            logger.info("WeChat retry of %s from %s", message_key(message)[:24], mask(openid))
+            kind = message.get("MsgId") or message.get("Event", "event")
+            logger.info("WeChat retry (%s) from %s", kind, mask(openid))
         reply = await self._wait_for_reply(entry, openid, decoded.arrived)
         if not reply:
             return response.text("success")

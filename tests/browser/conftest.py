@@ -4,7 +4,7 @@ pages that fail the test on any JavaScript error."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,9 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="session")
-def webchat(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebChatServer]:
+def webchat(
+    trained_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WebChatServer]:
     with shared_webchat_server(trained_model, tmp_path_factory) as server:
         yield server
 
@@ -45,9 +47,14 @@ class PageErrors:
 
     def __init__(self) -> None:
         self.messages: list[str] = []
+        self.allowed: list[str] = []
+
+    def allow(self, fragment: str) -> None:
+        """Expect console errors containing ``fragment`` (e.g. a deliberately refused upload)."""
+        self.allowed.append(fragment)
 
     def console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
+        if message.type == "error" and not any(f in message.text for f in self.allowed):
             self.messages.append(message.text)
 
 
@@ -91,7 +98,7 @@ def phone(browser: Browser, page_errors: PageErrors) -> Iterator[Page]:
 
 
 @pytest.fixture
-def screenshot() -> object:
+def screenshot() -> Callable[[Page, str], Path]:
     """Saves a screenshot under artifacts/screenshots/ for people to look at."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
