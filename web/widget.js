@@ -286,7 +286,7 @@
   function renderEntry(entry, answered) {
     var row = el("div", "shc-row shc-from-" + (entry.from === "user" ? "user" : entry.from === "system" ? "system" : "bot"));
     row.setAttribute("data-id", entry.id);
-    var bubble = el("div", "shc-bubble");
+    var bubble = el("div", entry.text ? "shc-bubble" : "shc-bubble shc-bubble-image");
     if (entry.text) {
       var body = el("div", "shc-text");
       appendRichText(body, entry.text);

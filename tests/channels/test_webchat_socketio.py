@@ -69,7 +69,8 @@ class SocketChat:
         return "\n".join(message.get("text") or "" for message in self.say(text))
 
     def close(self) -> None:
-        self.client.disconnect()
+        # Sends the close packet without waiting up to a ping interval for the pending long poll.
+        self.client.eio.disconnect(abort=True)
 
 
 @pytest.fixture
