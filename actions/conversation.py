@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.knowledge import ActionAnswerQuestion
-from actions.tickets import channel_of, clear_request_slots
+from actions.tickets import channel_of, clear_request_slots, verified_customer
 from bot.kb.service import looks_like_question
 from bot.services.desk import ServiceUnavailable, default_desk
 from bot.settings import PROJECT_ROOT
@@ -104,9 +104,7 @@ class ActionRequestHuman(Action):
             return []
         desk = default_desk()
         try:
-            verified = desk.verify_identity(
-                tracker.get_slot("order_id") or "", tracker.get_slot("phone") or ""
-            )
+            verified = verified_customer(desk, tracker)
             if verified is None:
                 return []
             ticket = desk.open_request(

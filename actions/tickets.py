@@ -10,7 +10,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.services.desk import ServiceUnavailable, default_desk
+from bot.services.customers import VerifiedOrder
+from bot.services.desk import ServiceDesk, ServiceUnavailable, default_desk
 from bot.services.orders import UnknownOrder
 
 REQUEST_SLOTS = (
@@ -34,6 +35,17 @@ def clear_request_slots() -> list[EventType]:
     return [SlotSet(slot, None) for slot in REQUEST_SLOTS]
 
 
+def verified_customer(desk: ServiceDesk, tracker: Tracker) -> VerifiedOrder | None:
+    """Re-check the order/phone pair the form verified (the store is the truth, not slots)."""
+    return desk.verify_identity(tracker.get_slot("order_id") or "", tracker.get_slot("phone") or "")
+
+
+def identity_lost(dispatcher: CollectingDispatcher) -> list[EventType]:
+    """Same reply as a wrong pair; the customer starts the identity check again."""
+    dispatcher.utter_message(response="utter_identity_not_found")
+    return [SlotSet("order_id", None), SlotSet("phone", None)]
+
+
 class OpenTicketAction(Action):
     """Open the ticket for a completed form; identity was verified by the form."""
 
@@ -55,12 +67,9 @@ class OpenTicketAction(Action):
                 f"{answers['appointment_date']} {answers.get('time_slot') or ''}"
             )
         try:
-            verified = desk.verify_identity(
-                tracker.get_slot("order_id") or "", tracker.get_slot("phone") or ""
-            )
+            verified = verified_customer(desk, tracker)
             if verified is None:
-                dispatcher.utter_message(response="utter_identity_not_found")
-                return [SlotSet("order_id", None), SlotSet("phone", None)]
+                return identity_lost(dispatcher)
             ticket = desk.open_request(
                 self.kind, verified, answers, tracker.sender_id, channel_of(tracker)
             )
@@ -114,12 +123,9 @@ class ActionShowTicketStatus(Action):
     ) -> list[EventType]:
         desk = default_desk()
         try:
-            verified = desk.verify_identity(
-                tracker.get_slot("order_id") or "", tracker.get_slot("phone") or ""
-            )
+            verified = verified_customer(desk, tracker)
             if verified is None:
-                dispatcher.utter_message(response="utter_identity_not_found")
-                return [SlotSet("order_id", None), SlotSet("phone", None)]
+                return identity_lost(dispatcher)
             ticket_no = tracker.get_slot("ticket_id")
             tickets = desk.customer_tickets(verified, ticket_no)
         except ServiceUnavailable:
@@ -146,12 +152,9 @@ class ActionShowOrderStatus(Action):
     ) -> list[EventType]:
         desk = default_desk()
         try:
-            verified = desk.verify_identity(
-                tracker.get_slot("order_id") or "", tracker.get_slot("phone") or ""
-            )
+            verified = verified_customer(desk, tracker)
             if verified is None:
-                dispatcher.utter_message(response="utter_identity_not_found")
-                return [SlotSet("order_id", None), SlotSet("phone", None)]
+                return identity_lost(dispatcher)
             dispatcher.utter_message(
                 response="utter_order_status", **desk.order_reply(verified.order_no)
             )
