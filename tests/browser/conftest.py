@@ -25,7 +25,7 @@ def webchat(
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stop Playwright's event loop before other tests run
 def browser() -> Iterator[Browser]:
     """Debian's Chromium (scripts/test.sh installs it); Playwright's own download is not used."""
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
