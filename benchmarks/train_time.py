@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.launcher import rasa_env  # noqa: E402
+from bot.launcher import rasa_env, train_command  # noqa: E402
 from bot.nlu.spacy_pipeline import save_pipeline  # noqa: E402
 from bot.settings import PROJECT_ROOT  # noqa: E402
 
@@ -26,22 +26,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "rasa",
-                "train",
-                "--force",
-                "--quiet",
-                "--out",
-                out,
-                "--config",
-                "config.yml",
-                "--domain",
-                "domain.yml",
-                "--data",
-                "data",
-            ],
+            train_command(Path(out), "--force"),
             cwd=PROJECT_ROOT,
             env=rasa_env(),
             check=True,

@@ -54,6 +54,26 @@ def rasa_env() -> dict[str, str]:
     return env
 
 
+def train_command(out: Path, *options: str) -> list[str]:
+    """The `rasa train` invocation for this project's config, domain and data."""
+    return [
+        sys.executable,
+        "-m",
+        "rasa",
+        "train",
+        "--quiet",
+        "--out",
+        str(out),
+        "--config",
+        "config.yml",
+        "--domain",
+        "domain.yml",
+        "--data",
+        "data",
+        *options,
+    ]
+
+
 def ensure_model(force: bool = False) -> Path:
     """Build the spaCy pipeline and train the Rasa model if their inputs changed."""
     from bot.nlu.spacy_pipeline import SPACY_MODEL_DIR, save_pipeline
@@ -67,23 +87,7 @@ def ensure_model(force: bool = False) -> Path:
     save_pipeline()
     started = time.monotonic()
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rasa",
-            "train",
-            "--fixed-model-name",
-            "assistant",
-            "--out",
-            str(MODELS_DIR),
-            "--config",
-            "config.yml",
-            "--domain",
-            "domain.yml",
-            "--data",
-            "data",
-            "--quiet",
-        ],
+        train_command(MODELS_DIR, "--fixed-model-name", "assistant"),
         cwd=PROJECT_ROOT,
         env=rasa_env(),
         check=True,

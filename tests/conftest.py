@@ -82,3 +82,17 @@ def trained_model() -> Path:
     from bot.launcher import ensure_model
 
     return ensure_model()
+
+
+@pytest.fixture
+def demo_factory(sqlite_url: str):
+    """A session factory over a fresh SQLite database holding the demo data."""
+    from bot.demo import load_demo_data
+    from bot.store.db import make_engine, make_session_factory, upgrade_database
+
+    upgrade_database(sqlite_url)
+    engine = make_engine(sqlite_url)
+    factory = make_session_factory(engine)
+    load_demo_data(factory)
+    yield factory
+    engine.dispose()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,12 +9,10 @@ import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.demo import load_demo_data
 from bot.kb.search import KnowledgeBaseCache
 from bot.kb.service import KnowledgeService
 from bot.services.desk import ServiceDesk
 from bot.settings import PROJECT_ROOT
-from bot.store.db import make_engine, make_session_factory, upgrade_database
 
 DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
 SLOT_NAMES = list(DOMAIN["slots"])
@@ -24,16 +21,6 @@ SLOT_NAMES = list(DOMAIN["slots"])
 @pytest.fixture
 def domain() -> dict:
     return DOMAIN
-
-
-@pytest.fixture
-def demo_factory(sqlite_url: str) -> Iterator[Any]:
-    upgrade_database(sqlite_url)
-    engine = make_engine(sqlite_url)
-    factory = make_session_factory(engine)
-    load_demo_data(factory)
-    yield factory
-    engine.dispose()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,9 +29,8 @@ from bot.channels.webchat import (
     upload_success,
     widget_config,
 )
-from bot.demo import load_demo_data
 from bot.services.tickets import TicketService
-from bot.store.db import make_engine, make_session_factory, upgrade_database
+from bot.store.db import make_engine, make_session_factory
 from bot.store.models import Attachment
 
 SENDER = "0123456789abcdef0123456789abcdef"
@@ -119,13 +117,8 @@ def test_upload_dir_comes_from_the_environment(monkeypatch, tmp_path: Path) -> N
 
 
 @pytest.fixture
-def sessions(sqlite_url: str) -> Iterator[sessionmaker]:
-    upgrade_database(sqlite_url)
-    engine = make_engine(sqlite_url)
-    factory = make_session_factory(engine)
-    load_demo_data(factory)
-    yield factory
-    engine.dispose()
+def sessions(demo_factory: sessionmaker) -> sessionmaker:
+    return demo_factory
 
 
 @pytest.fixture
@@ -203,9 +196,9 @@ def test_every_language_has_every_text_and_messages_fill_in_values() -> None:
     assert texts_for("fr") == texts_for(None) == texts_for("zh-CN")
     too_large = upload_error("too_large", "zh-CN")
     assert too_large["error"] == "too_large" and "5 MB" in too_large["message"]
-    assert upload_error("something_new", None)["message"] == texts_for(None)["errors"][
-        "upload_failed"
-    ]
+    assert (
+        upload_error("something_new", None)["message"] == texts_for(None)["errors"]["upload_failed"]
+    )
     config = widget_config("zh-CN")
     assert config["upload"]["max_bytes"] == MAX_UPLOAD_BYTES
     assert config["upload"]["types"] == ["image/jpeg", "image/png", "image/webp"]
