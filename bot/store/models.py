@@ -14,11 +14,13 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Numeric,
     String,
     Text,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, declarative_base, relationship
@@ -278,3 +280,185 @@ class Attachment(Base):
     size: Mapped[int] = Column(Integer, nullable=False)
     sha256: Mapped[str] = Column(String(64), nullable=False)
     created_at: Mapped[datetime] = Column(UtcDateTime, nullable=False, default=utcnow, index=True)
+
+
+# --- Human handoff (issue #5): agents, their sessions, the queue of chats, and what agents do.
+
+AGENT_ROLES = ("agent", "supervisor", "manager")
+# Open handoffs hold the conversation: at most one per sender, enforced by a partial index.
+OPEN_HANDOFF_STATUSES = ("waiting", "active")
+HANDOFF_STATUSES = (*OPEN_HANDOFF_STATUSES, "closed", "handed_back", "callback")
+HANDOFF_EVENT_KINDS = (
+    "queued",
+    "callback",
+    "claimed",
+    "transferred",
+    "reply",
+    "ticket",
+    "handed_back",
+    "closed",
+    "compensation",
+)
+COMPENSATION_STATUSES = ("granted", "pending", "approved", "rejected")
+CSAT_MIN_SCORE, CSAT_MAX_SCORE = 1, 5
+_OPEN_HANDOFF = text(_one_of("status", OPEN_HANDOFF_STATUSES))
+
+
+class Agent(Base):
+    """A person who works in the agent console: agent, supervisor or manager."""
+
+    __tablename__ = "agents"
+    __table_args__ = (CheckConstraint(_one_of("role", AGENT_ROLES), name="role"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    username: Mapped[str] = Column(String(64), nullable=False, unique=True)
+    display_name: Mapped[str] = Column(String(100), nullable=False)
+    role: Mapped[str] = Column(String(16), nullable=False, default="agent")
+    password_hash: Mapped[str] = Column(String(255), nullable=False)
+    active: Mapped[bool] = Column(Boolean, nullable=False, default=True)
+    created_at: Mapped[datetime] = Column(UtcDateTime, nullable=False, default=utcnow)
+
+
+class AgentSession(Base):
+    """A console login; only a hash of the cookie token is stored, so a leaked table is useless."""
+
+    __tablename__ = "agent_sessions"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    token_hash: Mapped[str] = Column(String(64), nullable=False, unique=True)
+    agent_id: Mapped[int] = Column(
+        ForeignKey("agents.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    csrf_token: Mapped[str] = Column(String(64), nullable=False)
+    created_at: Mapped[datetime] = Column(UtcDateTime, nullable=False)
+    last_seen_at: Mapped[datetime] = Column(UtcDateTime, nullable=False, index=True)
+    expires_at: Mapped[datetime] = Column(UtcDateTime, nullable=False)
+
+    agent: Mapped[Agent] = relationship("Agent")
+
+
+class LoginFailure(Base):
+    """A failed console login, kept for throttling guessing across processes and restarts."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    username: Mapped[str] = Column(String(64), nullable=False, index=True)
+    created_at: Mapped[datetime] = Column(UtcDateTime, nullable=False)
+
+
+class Handoff(Base):
+    """One escalation of a conversation to a person, from queueing to hand-back or close."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", HANDOFF_STATUSES), name="status"),
+        Index(
+            "uq_handoffs_open_sender_id",
+            "sender_id",
+            unique=True,
+            sqlite_where=_OPEN_HANDOFF,
+            postgresql_where=_OPEN_HANDOFF,
+        ),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    sender_id: Mapped[str] = Column(String(128), nullable=False, index=True)
+    channel: Mapped[str] = Column(String(32), nullable=False)
+    status: Mapped[str] = Column(String(16), nullable=False, index=True)
+    trigger: Mapped[str] = Column(String(32), nullable=False)
+    reasons: Mapped[list[str]] = Column(JSON, nullable=False, default=list)
+    severity: Mapped[int] = Column(Integer, nullable=False, default=0)
+    customer_id: Mapped[int | None] = Column(
+        ForeignKey("customers.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    ticket_no: Mapped[str | None] = Column(
+        ForeignKey("tickets.ticket_no", ondelete="SET NULL"), nullable=True
+    )
+    agent_id: Mapped[int | None] = Column(
+        ForeignKey("agents.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    queued_at: Mapped[datetime] = Column(UtcDateTime, nullable=False)
+    claimed_at: Mapped[datetime | None] = Column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = Column(UtcDateTime)
+    callback_due: Mapped[datetime | None] = Column(UtcDateTime)
+    updated_at: Mapped[datetime] = Column(UtcDateTime, nullable=False, index=True)
+
+    customer: Mapped[Customer | None] = relationship("Customer")
+    agent: Mapped[Agent | None] = relationship("Agent")
+
+
+class HandoffEvent(Base):
+    """Audit trail of a handoff: who did what, when."""
+
+    __tablename__ = "handoff_events"
+    __table_args__ = (CheckConstraint(_one_of("kind", HANDOFF_EVENT_KINDS), name="kind"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    handoff_id: Mapped[int] = Column(
+        ForeignKey("handoffs.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind: Mapped[str] = Column(String(16), nullable=False)
+    actor: Mapped[str] = Column(String(64), nullable=False)
+    detail: Mapped[dict[str, Any]] = Column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = Column(UtcDateTime, nullable=False)
+
+
+class CannedReply(Base):
+    """A reply template for agents; `key` ties seeded rows to config/canned_replies.yml."""
+
+    __tablename__ = "canned_replies"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    key: Mapped[str | None] = Column(String(64), unique=True)
+    title: Mapped[str] = Column(String(100), nullable=False)
+    category: Mapped[str] = Column(String(50), nullable=False, index=True)
+    situation: Mapped[str | None] = Column(String(50))
+    text: Mapped[str] = Column(Text, nullable=False)
+    updated_by: Mapped[str] = Column(String(64), nullable=False)
+    updated_at: Mapped[datetime] = Column(UtcDateTime, nullable=False)
+    active: Mapped[bool] = Column(Boolean, nullable=False, default=True)
+
+
+class Compensation(Base):
+    """Money granted to a customer from a chat or ticket; large amounts wait for a supervisor."""
+
+    __tablename__ = "compensations"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", COMPENSATION_STATUSES), name="status"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    ticket_no: Mapped[str | None] = Column(
+        ForeignKey("tickets.ticket_no", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    handoff_id: Mapped[int | None] = Column(
+        ForeignKey("handoffs.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    amount: Mapped[Decimal] = Column(Money(10, 2), nullable=False)
+    reason: Mapped[str] = Column(Text, nullable=False)
+    status: Mapped[str] = Column(String(16), nullable=False, index=True)
+    requested_by: Mapped[str] = Column(String(64), nullable=False)
+    decided_by: Mapped[str | None] = Column(String(64))
+    created_at: Mapped[datetime] = Column(UtcDateTime, nullable=False)
+    decided_at: Mapped[datetime | None] = Column(UtcDateTime)
+
+
+class CsatResponse(Base):
+    """A customer's satisfaction rating (1-5 stars) and open comment after a chat."""
+
+    __tablename__ = "csat_responses"
+    __table_args__ = (
+        CheckConstraint(f"score BETWEEN {CSAT_MIN_SCORE} AND {CSAT_MAX_SCORE}", name="score_range"),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    handoff_id: Mapped[int | None] = Column(
+        ForeignKey("handoffs.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    sender_id: Mapped[str] = Column(String(128), nullable=False, index=True)
+    channel: Mapped[str] = Column(String(32), nullable=False)
+    score: Mapped[int] = Column(Integer, nullable=False)
+    comment: Mapped[str] = Column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = Column(UtcDateTime, nullable=False, index=True)

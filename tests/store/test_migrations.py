@@ -19,6 +19,14 @@ EXPECTED_TABLES = {
     "ticket_events",
     "kb_searches",
     "attachments",
+    "agents",
+    "agent_sessions",
+    "login_failures",
+    "handoffs",
+    "handoff_events",
+    "canned_replies",
+    "compensations",
+    "csat_responses",
 }
 
 
@@ -28,7 +36,7 @@ def test_upgrade_creates_every_table_at_head(db_url: str) -> None:
     try:
         with engine.connect() as connection:
             assert set(inspect(connection).get_table_names()) == EXPECTED_TABLES
-            assert MigrationContext.configure(connection).get_current_revision() == "0003"
+            assert MigrationContext.configure(connection).get_current_revision() == "0004"
     finally:
         engine.dispose()
 
