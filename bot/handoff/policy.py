@@ -1,0 +1,378 @@
+"""Escalation policy: when a chat goes to a person, queue priority, business hours.
+
+The rules live in `config/escalation_policy.yml` so operations can tune them without a code
+change. `EscalationPolicy.decide` is a pure function of the customer's recent turns, so the
+Rasa policy, the action server and the tests all get the same answer for the same turns.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, tzinfo
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, Extra, Field, ValidationError, root_validator, validator
+
+from bot.settings import PROJECT_ROOT
+from bot.store.models import TIERS
+
+ESCALATION_POLICY_FILE_ENV = "ASSISTANT_ESCALATION_POLICY_FILE"
+DEFAULT_ESCALATION_POLICY_FILE = PROJECT_ROOT / "config" / "escalation_policy.yml"
+
+# Fixed order: ties between triggers of equal severity go to the earlier one.
+TRIGGERS = (
+    "sentiment_escalate",
+    "negative_streak",
+    "complaint",
+    "request_human",
+    "vip_open_ticket",
+    "fallback_streak",
+)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_SEVERITY = 5
+# A week always contains the next opening time, if there is one at all.
+_DAYS_TO_SEARCH = 8
+
+
+class EscalationPolicyError(ValueError):
+    """The escalation policy file is missing, unreadable or breaks a rule."""
+
+
+@dataclass(frozen=True)
+class TurnSignal:
+    """What the NLU made of one customer message, as far as escalation cares."""
+
+    intent: str | None
+    sentiment_label: str | None = None
+    sentiment_escalate: bool = False
+    sentiment_reasons: tuple[str, ...] = ()
+    fallback: bool = False
+
+
+@dataclass(frozen=True)
+class EscalationDecision:
+    """Why a chat goes to a person and how serious it is (0..5)."""
+
+    trigger: str
+    reasons: tuple[str, ...]
+    severity: int
+
+
+class _StrictModel(BaseModel):
+    class Config:
+        extra = Extra.forbid
+        allow_mutation = False
+
+
+class SwitchableTrigger(_StrictModel):
+    enabled: bool = True
+
+
+class StreakTrigger(SwitchableTrigger):
+    turns: int = Field(ge=1)
+
+
+class NegativeStreakTrigger(StreakTrigger):
+    labels: list[str] = Field(min_items=1)
+
+
+class IntentTrigger(SwitchableTrigger):
+    intents: list[str] = Field(min_items=1)
+
+
+class VipOpenTicketTrigger(SwitchableTrigger):
+    tiers: list[str] = Field(min_items=1)
+    help_intents: list[str] = Field(min_items=1)
+
+    @validator("tiers")
+    def _known_tiers(cls, tiers: list[str]) -> list[str]:
+        unknown = sorted(set(tiers) - set(TIERS))
+        if unknown:
+            raise ValueError(f"unknown tiers: {', '.join(unknown)} (known: {', '.join(TIERS)})")
+        return tiers
+
+
+class Triggers(_StrictModel):
+    sentiment_escalate: SwitchableTrigger
+    negative_streak: NegativeStreakTrigger
+    request_human: IntentTrigger
+    fallback_streak: StreakTrigger
+    complaint: IntentTrigger
+    vip_open_ticket: VipOpenTicketTrigger
+
+
+class Severity(_StrictModel):
+    triggers: dict[str, int]
+    reasons: dict[str, int]
+    default_reason: int = Field(ge=0, le=MAX_SEVERITY)
+
+    @validator("triggers")
+    def _every_trigger(cls, severities: dict[str, int]) -> dict[str, int]:
+        missing = sorted(set(TRIGGERS) - set(severities))
+        unknown = sorted(set(severities) - set(TRIGGERS))
+        if missing:
+            raise ValueError(f"severity missing for triggers: {', '.join(missing)}")
+        if unknown:
+            raise ValueError(f"unknown triggers: {', '.join(unknown)}")
+        return _in_range(severities)
+
+    @validator("reasons")
+    def _reasons_in_range(cls, severities: dict[str, int]) -> dict[str, int]:
+        return _in_range(severities)
+
+
+def _in_range(severities: dict[str, int]) -> dict[str, int]:
+    wrong = sorted(name for name, value in severities.items() if not 0 <= value <= MAX_SEVERITY)
+    if wrong:
+        raise ValueError(f"severity must be 0..{MAX_SEVERITY} for: {', '.join(wrong)}")
+    return severities
+
+
+class PriorityWeights(_StrictModel):
+    tier_weights: dict[str, float]
+    severity_weight: float = Field(ge=0)
+    points_per_waiting_minute: float = Field(ge=0)
+
+    @validator("tier_weights")
+    def _every_tier(cls, weights: dict[str, float]) -> dict[str, float]:
+        missing = sorted(set(TIERS) - set(weights))
+        unknown = sorted(set(weights) - set(TIERS))
+        if missing:
+            raise ValueError(f"tier weight missing for: {', '.join(missing)}")
+        if unknown:
+            raise ValueError(f"unknown tiers: {', '.join(unknown)}")
+        return weights
+
+
+class OpeningHours(_StrictModel):
+    open: time
+    close: time
+
+    @root_validator(skip_on_failure=True)
+    def _opens_before_closing(cls, values: dict) -> dict:
+        if values["open"] >= values["close"]:
+            raise ValueError("open must be before close (overnight shifts are not supported)")
+        return values
+
+
+class BusinessHours(_StrictModel):
+    timezone: str
+    days: dict[str, OpeningHours | None]
+
+    @validator("timezone")
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {name!r}") from error
+        return name
+
+    @validator("days")
+    def _known_days(cls, days: dict[str, OpeningHours | None]) -> dict[str, OpeningHours | None]:
+        unknown = sorted(set(days) - set(WEEKDAYS))
+        if unknown:
+            raise ValueError(f"unknown weekdays: {', '.join(unknown)} (use {', '.join(WEEKDAYS)})")
+        return days
+
+    @property
+    def zone(self) -> tzinfo:
+        return ZoneInfo(self.timezone)
+
+    def hours_on(self, weekday: int) -> OpeningHours | None:
+        return self.days.get(WEEKDAYS[weekday])
+
+    def is_open(self, moment: datetime) -> bool:
+        """Whether `moment` (timezone-aware) falls inside opening hours."""
+        local = _require_aware(moment).astimezone(self.zone)
+        hours = self.hours_on(local.weekday())
+        return hours is not None and hours.open <= local.time() < hours.close
+
+    def next_opening(self, moment: datetime) -> datetime | None:
+        """`moment` itself when open, else the next opening time; None if never open."""
+        local = _require_aware(moment).astimezone(self.zone)
+        if self.is_open(local):
+            return moment
+        for offset in range(_DAYS_TO_SEARCH):
+            day = local.date() + timedelta(days=offset)
+            hours = self.hours_on(day.weekday())
+            if hours is None:
+                continue
+            opening = datetime.combine(day, hours.open, tzinfo=self.zone)
+            if opening > local:
+                return opening
+        return None
+
+
+class ConsoleSettings(_StrictModel):
+    session_hours: float = Field(gt=0)
+    login_failure_limit: int = Field(ge=1)
+    login_failure_window_minutes: float = Field(gt=0)
+
+
+def _require_aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"refusing naive datetime {moment!r}: pass a timezone-aware value")
+    return moment
+
+
+class EscalationPolicy(_StrictModel):
+    """The validated escalation policy, with the decisions and numbers the handoff needs."""
+
+    triggers: Triggers
+    severity: Severity
+    priority: PriorityWeights
+    business_hours: BusinessHours
+    average_handling_minutes: float = Field(gt=0)
+    agent_presence_timeout_seconds: float = Field(gt=0)
+    console: ConsoleSettings
+
+    @property
+    def presence_timeout(self) -> timedelta:
+        return timedelta(seconds=self.agent_presence_timeout_seconds)
+
+    def decide(
+        self,
+        turns: Sequence[TurnSignal],
+        customer_tier: str | None,
+        has_open_ticket: bool,
+    ) -> EscalationDecision | None:
+        """Whether the message just received (last of `turns`, oldest first) needs a person.
+
+        When several triggers fire, the most severe wins (ties: the order of TRIGGERS).
+        """
+        if not turns:
+            return None
+        fired = [
+            decision
+            for decision in (
+                self._sentiment_escalate(turns),
+                self._negative_streak(turns),
+                self._intent_trigger("complaint", turns, ("complaint",)),
+                self._intent_trigger("request_human", turns, ("request_person",)),
+                self._vip_open_ticket(turns, customer_tier, has_open_ticket),
+                self._fallback_streak(turns),
+            )
+            if decision is not None
+        ]
+        if not fired:
+            return None
+        return max(
+            fired, key=lambda decision: (decision.severity, -TRIGGERS.index(decision.trigger))
+        )
+
+    def severity_for(self, trigger: str, reasons: Sequence[str]) -> int:
+        """The trigger's severity, raised by any more serious reason."""
+        reason_severities = (
+            self.severity.reasons.get(reason, self.severity.default_reason) for reason in reasons
+        )
+        return max(self.severity.triggers[trigger], *reason_severities, 0)
+
+    def priority_score(self, tier: str | None, severity: int, waiting: timedelta) -> float:
+        """Queue priority: higher is served first; grows while the customer waits."""
+        weights = self.priority
+        minutes = max(waiting.total_seconds(), 0) / 60
+        return round(
+            weights.tier_weights[tier or "normal"]
+            + severity * weights.severity_weight
+            + minutes * weights.points_per_waiting_minute,
+            2,
+        )
+
+    def estimated_wait_minutes(self, position: int, agents_online: int) -> int:
+        """Rough wait for the chat at `position` (1 = next) with this many agents online."""
+        if position < 1:
+            raise ValueError("queue positions start at 1")
+        return max(1, math.ceil(position * self.average_handling_minutes / max(agents_online, 1)))
+
+    def _decision(self, trigger: str, reasons: Sequence[str]) -> EscalationDecision:
+        unique = tuple(dict.fromkeys(reasons))
+        return EscalationDecision(trigger, unique, self.severity_for(trigger, unique))
+
+    def _sentiment_escalate(self, turns: Sequence[TurnSignal]) -> EscalationDecision | None:
+        last = turns[-1]
+        if not (self.triggers.sentiment_escalate.enabled and last.sentiment_escalate):
+            return None
+        return self._decision("sentiment_escalate", last.sentiment_reasons)
+
+    def _negative_streak(self, turns: Sequence[TurnSignal]) -> EscalationDecision | None:
+        rule = self.triggers.negative_streak
+        streak = turns[-rule.turns :]
+        if not rule.enabled or len(streak) < rule.turns:
+            return None
+        if not all(turn.sentiment_label in rule.labels for turn in streak):
+            return None
+        reasons = [reason for turn in streak for reason in turn.sentiment_reasons]
+        return self._decision("negative_streak", reasons or ["negative"])
+
+    def _intent_trigger(
+        self, name: str, turns: Sequence[TurnSignal], reasons: tuple[str, ...]
+    ) -> EscalationDecision | None:
+        rule: IntentTrigger = getattr(self.triggers, name)
+        last = turns[-1]
+        if not rule.enabled or last.intent not in rule.intents:
+            return None
+        return self._decision(name, (*reasons, *last.sentiment_reasons))
+
+    def _vip_open_ticket(
+        self, turns: Sequence[TurnSignal], customer_tier: str | None, has_open_ticket: bool
+    ) -> EscalationDecision | None:
+        rule = self.triggers.vip_open_ticket
+        last = turns[-1]
+        if not (rule.enabled and has_open_ticket and customer_tier in rule.tiers):
+            return None
+        if last.intent not in rule.help_intents:
+            return None
+        return self._decision("vip_open_ticket", ("vip", *last.sentiment_reasons))
+
+    def _fallback_streak(self, turns: Sequence[TurnSignal]) -> EscalationDecision | None:
+        rule = self.triggers.fallback_streak
+        streak = turns[-rule.turns :]
+        if not rule.enabled or len(streak) < rule.turns:
+            return None
+        if not all(turn.fallback for turn in streak):
+            return None
+        return self._decision("fallback_streak", ("fallback",))
+
+
+def escalation_policy_file() -> Path:
+    """The policy file: ASSISTANT_ESCALATION_POLICY_FILE (relative to the project) or default."""
+    configured = os.environ.get(ESCALATION_POLICY_FILE_ENV, "").strip()
+    if not configured:
+        return DEFAULT_ESCALATION_POLICY_FILE
+    path = Path(configured).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def read_escalation_policy(path: Path) -> EscalationPolicy:
+    """Parse and validate one file; errors name the file and the field path."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise EscalationPolicyError(f"cannot read escalation policy {path}: {error}") from error
+    except yaml.YAMLError as error:
+        raise EscalationPolicyError(
+            f"escalation policy {path} is not valid YAML: {error}"
+        ) from error
+    if not isinstance(raw, dict):
+        raise EscalationPolicyError(f"escalation policy {path} must be a YAML mapping")
+    try:
+        return EscalationPolicy.parse_obj(raw)
+    except ValidationError as error:
+        raise EscalationPolicyError(f"invalid escalation policy {path}:\n{error}") from error
+
+
+@lru_cache(maxsize=4)
+def _cached_policy(path: Path) -> EscalationPolicy:
+    return read_escalation_policy(path)
+
+
+def load_escalation_policy(path: str | Path | None = None) -> EscalationPolicy:
+    """The escalation policy (default: ASSISTANT_ESCALATION_POLICY_FILE), read once per path."""
+    resolved = Path(path) if path is not None else escalation_policy_file()
+    return _cached_policy(resolved.resolve())
