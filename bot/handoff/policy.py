@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, Extra, Field, ValidationError, root_validator, validator
 
+# One validation helper for both policy files, so their errors read alike.
+from bot.policy import _require_keys
 from bot.settings import PROJECT_ROOT
 from bot.store.models import TIERS
 
@@ -114,12 +116,7 @@ class Severity(_StrictModel):
 
     @validator("triggers")
     def _every_trigger(cls, severities: dict[str, int]) -> dict[str, int]:
-        missing = sorted(set(TRIGGERS) - set(severities))
-        unknown = sorted(set(severities) - set(TRIGGERS))
-        if missing:
-            raise ValueError(f"severity missing for triggers: {', '.join(missing)}")
-        if unknown:
-            raise ValueError(f"unknown triggers: {', '.join(unknown)}")
+        _require_keys(severities, TRIGGERS, "trigger severity")
         return _in_range(severities)
 
     @validator("reasons")
@@ -141,12 +138,7 @@ class PriorityWeights(_StrictModel):
 
     @validator("tier_weights")
     def _every_tier(cls, weights: dict[str, float]) -> dict[str, float]:
-        missing = sorted(set(TIERS) - set(weights))
-        unknown = sorted(set(weights) - set(TIERS))
-        if missing:
-            raise ValueError(f"tier weight missing for: {', '.join(missing)}")
-        if unknown:
-            raise ValueError(f"unknown tiers: {', '.join(unknown)}")
+        _require_keys(weights, TIERS, "tier weight")
         return weights
 
 

@@ -285,7 +285,9 @@ class Attachment(Base):
 # --- Human handoff (issue #5): agents, their sessions, the queue of chats, and what agents do.
 
 AGENT_ROLES = ("agent", "supervisor", "manager")
-# Open handoffs hold the conversation: at most one per sender, enforced by a partial index.
+# Open handoffs hold the conversation (the bot stays quiet). Together with a call-back still
+# owed (status callback, not ended) they are "pending": at most one per sender, enforced by a
+# partial unique index so concurrent escalations cannot create a second one.
 OPEN_HANDOFF_STATUSES = ("waiting", "active")
 HANDOFF_STATUSES = (*OPEN_HANDOFF_STATUSES, "closed", "handed_back", "callback")
 HANDOFF_EVENT_KINDS = (
@@ -301,7 +303,9 @@ HANDOFF_EVENT_KINDS = (
 )
 COMPENSATION_STATUSES = ("granted", "pending", "approved", "rejected")
 CSAT_MIN_SCORE, CSAT_MAX_SCORE = 1, 5
-_OPEN_HANDOFF = text(_one_of("status", OPEN_HANDOFF_STATUSES))
+_PENDING_HANDOFF = text(
+    f"{_one_of('status', OPEN_HANDOFF_STATUSES)} OR (status = 'callback' AND ended_at IS NULL)"
+)
 
 
 class Agent(Base):
@@ -354,11 +358,11 @@ class Handoff(Base):
     __table_args__ = (
         CheckConstraint(_one_of("status", HANDOFF_STATUSES), name="status"),
         Index(
-            "uq_handoffs_open_sender_id",
+            "uq_handoffs_pending_sender_id",
             "sender_id",
             unique=True,
-            sqlite_where=_OPEN_HANDOFF,
-            postgresql_where=_OPEN_HANDOFF,
+            sqlite_where=_PENDING_HANDOFF,
+            postgresql_where=_PENDING_HANDOFF,
         ),
     )
 

@@ -17,7 +17,7 @@ depends_on = None
 # Frozen copies of the vocabularies at this revision: later model changes need a new migration.
 AGENT_ROLES = ("agent", "supervisor", "manager")
 HANDOFF_STATUSES = ("waiting", "active", "closed", "handed_back", "callback")
-OPEN_HANDOFF = "status IN ('waiting', 'active')"
+PENDING_HANDOFF = "status IN ('waiting', 'active') OR (status = 'callback' AND ended_at IS NULL)"
 HANDOFF_EVENT_KINDS = (
     "queued",
     "callback",
@@ -119,14 +119,15 @@ def upgrade() -> None:
     op.create_index("ix_handoffs_customer_id", "handoffs", ["customer_id"])
     op.create_index("ix_handoffs_agent_id", "handoffs", ["agent_id"])
     op.create_index("ix_handoffs_updated_at", "handoffs", ["updated_at"])
-    # One open handoff per conversation, even when two processes escalate it at once.
+    # One pending handoff (queued, with an agent, or a call-back owed) per conversation, even
+    # when two processes escalate it at once.
     op.create_index(
-        "uq_handoffs_open_sender_id",
+        "uq_handoffs_pending_sender_id",
         "handoffs",
         ["sender_id"],
         unique=True,
-        sqlite_where=sa.text(OPEN_HANDOFF),
-        postgresql_where=sa.text(OPEN_HANDOFF),
+        sqlite_where=sa.text(PENDING_HANDOFF),
+        postgresql_where=sa.text(PENDING_HANDOFF),
     )
     op.create_table(
         "handoff_events",
