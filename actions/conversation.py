@@ -1,4 +1,4 @@
-"""Conversation-level actions: fallback, cancelling a request, asking for a person."""
+"""Conversation-level actions: fallback and cancelling a request."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ from functools import lru_cache
 
 import yaml
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet, UserUtteranceReverted
+from rasa_sdk.events import EventType, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.knowledge import ActionAnswerQuestion
-from actions.tickets import channel_of, clear_request_slots, verified_customer
+from actions.tickets import clear_request_slots
 from bot.kb.service import looks_like_question
-from bot.services.desk import ServiceUnavailable, default_desk
 from bot.settings import PROJECT_ROOT
 
 INTENT_LABELS_FILE = PROJECT_ROOT / "config" / "intent_labels.yml"
@@ -88,30 +87,3 @@ class ActionCancelRequest(Action):
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_cancelled")
         return clear_request_slots()
-
-
-class ActionRequestHuman(Action):
-    """Register that the customer wants a person; a verified customer gets a call-back ticket."""
-
-    def name(self) -> str:
-        return "action_request_human"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        dispatcher.utter_message(response="utter_handoff")
-        if not tracker.get_slot("verified_customer"):
-            return []
-        desk = default_desk()
-        try:
-            verified = verified_customer(desk, tracker)
-            if verified is None:
-                return []
-            ticket = desk.open_request(
-                "human", verified, {}, tracker.sender_id, channel_of(tracker)
-            )
-        except ServiceUnavailable:
-            dispatcher.utter_message(response="utter_service_unavailable")
-            return []
-        dispatcher.utter_message(response="utter_handoff_ticket", **desk.ticket_reply(ticket))
-        return [SlotSet("ticket_id", ticket.ticket_no)]

@@ -109,7 +109,17 @@ class IdentityFormValidation(FormValidationAction):
                 response="utter_identity_locked" if locked else "utter_identity_not_found"
             )
             return {"order_id": None, "phone": None, "identity_failures": float(failures)}
-        return {"phone": phone, "verified_customer": verified.order_no, "identity_failures": 0.0}
+        try:
+            open_ticket = default_desk().has_open_ticket(verified.customer_id)
+        except ServiceUnavailable:
+            open_ticket = False
+        return {
+            "phone": phone,
+            "verified_customer": verified.order_no,
+            "identity_failures": 0.0,
+            "customer_tier": verified.customer_tier,
+            "has_open_ticket": open_ticket,
+        }
 
     def validate_product(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

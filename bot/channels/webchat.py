@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rasa.core.channels.channel import InputChannel, UserMessage
-from rasa.core.channels.socketio import SocketIOInput
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -40,6 +40,7 @@ from bot.attachments import (
     UploadRejected,
     is_valid_session_id,
 )
+from bot.handoff.bridge import register_delivery
 from bot.settings import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
@@ -95,9 +96,9 @@ def texts_for(language: str | None, path: Path = TEXTS_FILE) -> dict[str, Any]:
 
 def upload_error(reason: str, language: str | None) -> dict[str, str]:
     """The JSON body of a refused upload: a machine-readable code and the customer's message."""
-    message = texts_for(language)["errors"].get(reason) or texts_for(language)["errors"][
-        "upload_failed"
-    ]
+    message = (
+        texts_for(language)["errors"].get(reason) or texts_for(language)["errors"]["upload_failed"]
+    )
     return {"error": reason, "message": message.format(max_mb=MAX_UPLOAD_BYTES // (1024 * 1024))}
 
 
@@ -131,6 +132,20 @@ def widget_config(language: str | None) -> dict[str, Any]:
     }
 
 
+class WebChatDelivery:
+    """Reaches a widget conversation at any time: its sockets share a room named after it."""
+
+    def __init__(self, sio: Any, bot_message_evt: str) -> None:
+        self.sio = sio
+        self.bot_message_evt = bot_message_evt
+
+    def output_channel(self, sender_id: str) -> OutputChannel:
+        return SocketIOOutput(self.sio, self.bot_message_evt)
+
+    async def flush(self, sender_id: str, output: OutputChannel) -> None:
+        """Nothing to do: socket.io output is sent as it is produced."""
+
+
 class WebChatInput(SocketIOInput):
     """Rasa's socket.io channel, plus the embeddable widget and photo uploads under /widget."""
 
@@ -161,6 +176,7 @@ class WebChatInput(SocketIOInput):
         assert self.sio is not None  # set by SocketIOInput.blueprint
         # Replaces Rasa's handler of the same event (python-socketio keeps the last one).
         self.sio.on("session_request", self.session_request, namespace=self.namespace)
+        register_delivery(self.name(), WebChatDelivery(self.sio, self.bot_message_evt))
         return WebChatBlueprint(socket_blueprint, self.widget_blueprint())
 
     async def session_request(self, sid: str, data: Any) -> None:

@@ -52,6 +52,7 @@ from bot.channels.wechat_api import (
     signature_matches,
     text_reply,
 )
+from bot.handoff.bridge import register_delivery
 from bot.settings import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
@@ -291,12 +292,28 @@ class WeChatInput(InputChannel):
         elif customer_service is None:
             logger.warning("WECHAT_APP_ID/WECHAT_APP_SECRET not set: late replies will be lost")
 
+    def output_channel(self, sender_id: str) -> OutputChannel:
+        """For a message that is not an answer (an agent's, a survey): collected, then pushed."""
+        return WeChatCollector()
+
+    async def flush(self, sender_id: str, output: OutputChannel) -> None:
+        """Push what ``output`` collected through the customer-service API."""
+        if not isinstance(output, WeChatCollector) or not output.messages:
+            return
+        if self.customer_service is None:
+            raise WeChatApiError("WECHAT_APP_ID/WECHAT_APP_SECRET are not set")
+        reply, payloads = output.render(self.texts.choices_hint)
+        self._remember_choices(sender_id, payloads)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.customer_service.send_text, sender_id, reply)
+
     def get_output_channel(self) -> OutputChannel | None:
         return WeChatPushOutput(self.customer_service) if self.customer_service else None
 
     # -- HTTP ------------------------------------------------------------------------------
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        register_delivery(self.name(), self)
         webhook = Blueprint("wechat_webhook", __name__)
 
         @webhook.route("/", methods=["GET"])

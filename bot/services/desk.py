@@ -25,6 +25,10 @@ from bot.services.orders import OrderService, OrderView, UnknownOrder
 from bot.services.tickets import TicketService, TicketView, UnknownTicket, normalise_ticket_no
 from bot.settings import PROJECT_ROOT
 from bot.store.db import session_factory
+from bot.store.models import TERMINAL_TICKET_STATUSES
+
+# A resolved ticket waits only for the customer's confirmation: nothing left to chase.
+SETTLED_TICKET_STATUSES = frozenset({*TERMINAL_TICKET_STATUSES, "resolved"})
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +181,14 @@ class ServiceDesk:
         except SQLAlchemyError as exc:
             raise ServiceUnavailable from exc
         return sorted(tickets, key=lambda t: t.created_at, reverse=True)
+
+    def has_open_ticket(self, customer_id: int) -> bool:
+        """Whether the customer still waits on a ticket (not yet resolved, closed or cancelled)."""
+        try:
+            tickets = self.tickets.tickets_for_customer(customer_id)
+        except SQLAlchemyError as exc:
+            raise ServiceUnavailable from exc
+        return any(ticket.status not in SETTLED_TICKET_STATUSES for ticket in tickets)
 
     # -- orders ---------------------------------------------------------------------------
     def order_reply(self, order_no: str) -> dict[str, str]:

@@ -27,7 +27,7 @@ def domain() -> dict:
 def desk(demo_factory, monkeypatch: pytest.MonkeyPatch) -> ServiceDesk:
     """Point every action module at a desk over the per-test demo database."""
     desk = ServiceDesk(demo_factory)
-    for module in ("actions.forms", "actions.tickets", "actions.conversation"):
+    for module in ("actions.forms", "actions.tickets", "actions.handoff"):
         monkeypatch.setattr(f"{module}.default_desk", lambda: desk)
     return desk
 

@@ -1,4 +1,4 @@
-"""Fallback, cancel and asking for a person."""
+"""Fallback and cancel."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.conversation import (
     ActionCancelRequest,
     ActionClarifyFallback,
-    ActionRequestHuman,
     intent_labels,
 )
 from tests.actions.conftest import make_tracker, responses
@@ -87,23 +86,6 @@ def test_cancel_clears_the_request_but_keeps_identity(domain) -> None:
     assert responses(dispatcher) == ["utter_cancelled"]
     cleared = {e["name"] for e in events}
     assert "request_reason" in cleared and "order_id" not in cleared
-
-
-def test_verified_customer_asking_for_a_person_gets_a_callback_ticket(desk, domain) -> None:
-    slots = {
-        "order_id": "SO20261101001",
-        "phone": "13800138000",
-        "verified_customer": "SO20261101001",
-    }
-    dispatcher, _ = run(ActionRequestHuman(), make_tracker(slots), domain)
-    assert responses(dispatcher) == ["utter_handoff", "utter_handoff_ticket"]
-    ticket = desk.tickets.timeline(dispatcher.messages[1]["ticket_id"])
-    assert ticket.category == "inquiry"
-
-
-def test_anonymous_customer_asking_for_a_person_is_told_one_is_coming(desk, domain) -> None:
-    dispatcher, _ = run(ActionRequestHuman(), make_tracker(), domain)
-    assert responses(dispatcher) == ["utter_handoff"]
 
 
 def test_an_unplaced_message_that_reads_like_a_question_is_answered_from_the_kb(

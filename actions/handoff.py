@@ -1,0 +1,189 @@
+"""Bringing in a person, and the satisfaction survey after one has helped.
+
+``action_escalate`` runs when the escalation policy fires (bot/handoff/rasa_policy.py) or the
+customer asks for a person.  With an agent online the chat joins the queue, the customer hears
+roughly how long, and the bot pauses until an agent hands the chat back.  With nobody online
+the customer gets a ticket and the promised call-back time instead of a dead wait: at once
+when identity is known, otherwise through the form that captures their request.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+import yaml
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+from sqlalchemy.exc import SQLAlchemyError
+
+from actions.tickets import channel_of, verified_customer
+from bot.handoff.csat import CsatService
+from bot.handoff.policy import load_escalation_policy
+from bot.handoff.service import HandoffService
+from bot.services.desk import ServiceUnavailable, default_desk, format_time
+from bot.settings import PROJECT_ROOT
+from bot.store.db import session_factory
+
+CSAT_WORDS_FILE = PROJECT_ROOT / "config" / "csat_words.yml"
+# Which form takes the customer's request down when nobody can take the chat.
+OFFLINE_FORMS = {"complaint": "complaint_form"}
+DEFAULT_OFFLINE_FORM = "message_form"
+EMOTIONAL_TRIGGERS = frozenset({"sentiment_escalate", "negative_streak", "complaint"})
+
+
+@lru_cache(maxsize=1)
+def handoff_service() -> HandoffService:
+    return HandoffService(session_factory(), load_escalation_policy())
+
+
+@lru_cache(maxsize=1)
+def csat_words() -> list[tuple[str, int]]:
+    """Words customers use for a score, longest first (so 不满意 wins over 满意)."""
+    raw = yaml.safe_load(CSAT_WORDS_FILE.read_text(encoding="utf-8")) or {}
+    words = {str(word): int(score) for word, score in (raw.get("score_words") or {}).items()}
+    return sorted(words.items(), key=lambda item: -len(item[0]))
+
+
+def parse_csat_score(value: Any) -> int | None:
+    """1..5 from a button payload, a digit, stars, or words such as 非常满意."""
+    text = str(value or "").strip()
+    if not text:
+        return None
+    stars = text.count("★") + text.count("⭐")
+    if stars:
+        return min(stars, 5)
+    digits = re.findall(r"\d+", text)
+    if digits:
+        score = int(digits[0])
+        return score if 1 <= score <= 5 else None
+    for word, score in csat_words():
+        if word in text:
+            return score
+    return None
+
+
+def need_class_for(trigger: str, reasons: list[str]) -> str:
+    """Which SLA clock the call-back runs on: danger is urgent, upset customers emotional."""
+    if "safety" in reasons:
+        return "urgent"
+    if trigger in EMOTIONAL_TRIGGERS or {"anger", "threat"} & set(reasons):
+        return "emotional"
+    return "normal"
+
+
+def _trigger_of(tracker: Tracker) -> str:
+    trigger = tracker.get_slot("escalation_trigger")
+    if trigger:
+        return str(trigger)
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    return "complaint" if intent == "complain" else "request_human"
+
+
+class ActionEscalate(Action):
+    """Queue the chat for a person, or promise a call-back when nobody is online."""
+
+    def name(self) -> str:
+        return "action_escalate"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        trigger = _trigger_of(tracker)
+        reasons = [str(reason) for reason in tracker.get_slot("escalation_reasons") or []]
+        policy = load_escalation_policy()
+        events: list[EventType] = [
+            SlotSet("escalation_trigger", None),
+            SlotSet("escalation_reasons", None),
+        ]
+        desk = default_desk()
+        try:
+            verified = verified_customer(desk, tracker) if tracker.get_slot("phone") else None
+            outcome = handoff_service().request(
+                sender_id=tracker.sender_id,
+                channel=channel_of(tracker),
+                trigger=trigger,
+                reasons=reasons,
+                severity=policy.severity_for(trigger, reasons),
+                customer_id=verified.customer_id if verified else None,
+                need_class=need_class_for(trigger, reasons),
+            )
+        except (ServiceUnavailable, SQLAlchemyError):
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return events
+        if outcome.queued:
+            dispatcher.utter_message(
+                response="utter_handoff_queued",
+                queue_ahead=max(outcome.position - 1, 0),
+                wait_minutes=outcome.estimated_wait_minutes,
+            )
+            return [*events, ConversationPaused()]
+        callback_due = format_time(outcome.callback_due, desk.policy)
+        form = OFFLINE_FORMS.get(trigger, DEFAULT_OFFLINE_FORM)
+        if form == "complaint_form":
+            dispatcher.utter_message(response="utter_complaint_ack")
+        elif verified is not None:
+            try:
+                ticket = desk.open_request(
+                    "human", verified, {}, tracker.sender_id, channel_of(tracker)
+                )
+            except ServiceUnavailable:
+                dispatcher.utter_message(response="utter_service_unavailable")
+                return events
+            handoff_service().attach_ticket(outcome.handoff_id, ticket.ticket_no)
+            dispatcher.utter_message(
+                response="utter_handoff_callback",
+                ticket_id=ticket.ticket_no,
+                callback_due=callback_due,
+            )
+            return [*events, SlotSet("ticket_id", ticket.ticket_no)]
+        else:
+            dispatcher.utter_message(response="utter_handoff_offline", callback_due=callback_due)
+        if tracker.active_loop.get("name"):
+            return events  # the form under way already takes the request down
+        return [*events, SlotSet("handoff_followup", form)]
+
+
+class ValidateCsatForm(FormValidationAction):
+    """The survey's score is 1..5 (stars, digits or words); the comment may be skipped."""
+
+    def name(self) -> str:
+        return "validate_csat_form"
+
+    def validate_csat_score(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        score = parse_csat_score(value)
+        if score is None:
+            dispatcher.utter_message(response="utter_csat_invalid_score")
+            return {"csat_score": None}
+        return {"csat_score": str(score)}
+
+    def validate_csat_comment(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return {"csat_comment": str(value or "").strip()[:1000]}
+
+
+class ActionSaveCsat(Action):
+    """Store the survey answer against the chat the agent just closed."""
+
+    def name(self) -> str:
+        return "action_save_csat"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        score = parse_csat_score(tracker.get_slot("csat_score"))
+        if score is not None:
+            CsatService(session_factory()).record(
+                sender_id=tracker.sender_id,
+                channel=channel_of(tracker),
+                score=score,
+                comment=str(tracker.get_slot("csat_comment") or ""),
+            )
+        dispatcher.utter_message(response="utter_csat_thanks")
+        return [SlotSet("csat_score", None), SlotSet("csat_comment", None)]

@@ -1,0 +1,152 @@
+"""The Rasa policy that predicts action_escalate from the escalation policy file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActiveLoop,
+    ConversationResumed,
+    Event,
+    SlotSet,
+    UserUttered,
+)
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.handoff.policy import load_escalation_policy
+from bot.handoff.rasa_policy import EscalationTriggerPolicy, turn_signals
+from bot.settings import PROJECT_ROOT
+
+DOMAIN = Domain.load(str(PROJECT_ROOT / "domain.yml"))
+CALM = {"label": "neutral", "score": 0.0, "escalate": False, "reasons": []}
+UPSET = {"label": "negative", "score": -0.6, "escalate": False, "reasons": ["anger"]}
+DANGER = {"label": "negative", "score": -0.9, "escalate": True, "reasons": ["safety"]}
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory: pytest.TempPathFactory) -> EscalationTriggerPolicy:
+    storage = LocalModelStorage(tmp_path_factory.mktemp("storage"))
+    context = ExecutionContext(GraphSchema({}), "test")
+    return EscalationTriggerPolicy(
+        {"priority": 7},
+        storage,
+        Resource("escalation"),
+        context,
+        escalation_policy=load_escalation_policy(),
+    )
+
+
+def said(text: str, intent: str = "inform", sentiment: dict | None = None) -> list[Event]:
+    parse: dict[str, Any] = {
+        "intent": {"name": intent, "confidence": 0.9},
+        "entities": [],
+        "text": text,
+    }
+    if sentiment is not None:
+        parse["sentiment"] = sentiment
+    return [
+        ActionExecuted("action_listen"),
+        UserUttered(text, {"name": intent, "confidence": 0.9}, parse_data=parse),
+    ]
+
+
+def tracker_of(*events: Event) -> DialogueStateTracker:
+    return DialogueStateTracker.from_events("customer", list(events), DOMAIN.slots)
+
+
+def predicted(policy: EscalationTriggerPolicy, tracker: DialogueStateTracker) -> str | None:
+    prediction = policy.predict_action_probabilities(tracker, DOMAIN)
+    best = max(range(len(prediction.probabilities)), key=prediction.probabilities.__getitem__)
+    if prediction.probabilities[best] == 0:
+        return None
+    return DOMAIN.action_names_or_texts[best]
+
+
+def test_a_calm_message_is_left_to_the_rules(policy) -> None:
+    assert predicted(policy, tracker_of(*said("退货运费怎么算", "ask_question", CALM))) is None
+
+
+def test_a_message_flagged_by_sentiment_escalates_with_its_reasons(policy) -> None:
+    tracker = tracker_of(*said("家里有燃气味", "report_fault", DANGER))
+    prediction = policy.predict_action_probabilities(tracker, DOMAIN)
+    assert predicted(policy, tracker) == "action_escalate"
+    slots = {e.key: e.value for e in prediction.events if isinstance(e, SlotSet)}
+    assert slots == {"escalation_trigger": "sentiment_escalate", "escalation_reasons": ["safety"]}
+    assert prediction.policy_priority == 7
+
+
+def test_two_negative_turns_in_a_row_escalate_but_one_does_not(policy) -> None:
+    one = tracker_of(*said("怎么还没到", "query_order", UPSET))
+    assert predicted(policy, one) is None
+    two = tracker_of(*said("怎么还没到", "query_order", UPSET), *said("太慢了", "inform", UPSET))
+    assert predicted(policy, two) == "action_escalate"
+    broken = tracker_of(
+        *said("怎么还没到", "query_order", UPSET),
+        *said("好的", "affirm", CALM),
+        *said("太慢了", "inform", UPSET),
+    )
+    assert predicted(policy, broken) is None
+
+
+def test_asking_for_a_person_and_complaining_escalate(policy) -> None:
+    assert predicted(policy, tracker_of(*said("转人工", "request_human", CALM))) == (
+        "action_escalate"
+    )
+    assert predicted(policy, tracker_of(*said("我要投诉", "complain", CALM))) == "action_escalate"
+
+
+def test_two_fallbacks_in_a_row_escalate(policy) -> None:
+    first = [*said("那个东西", "nlu_fallback"), ActionExecuted("action_clarify_fallback")]
+    tracker = tracker_of(*first, *said("嗯嗯那个", "nlu_fallback"))
+    assert [t.fallback for t in turn_signals(tracker)] == [True, True]
+    assert predicted(policy, tracker) == "action_escalate"
+    assert predicted(policy, tracker_of(*said("那个东西", "nlu_fallback"))) is None
+
+
+def test_a_vip_with_an_open_ticket_asking_for_help_escalates(policy) -> None:
+    asks = said("我的维修到哪了", "query_ticket_status", CALM)
+    vip = tracker_of(SlotSet("customer_tier", "vip"), SlotSet("has_open_ticket", True), *asks)
+    assert predicted(policy, vip) == "action_escalate"
+    gold = tracker_of(SlotSet("customer_tier", "gold"), SlotSet("has_open_ticket", True), *asks)
+    assert predicted(policy, gold) is None
+
+
+def test_streaks_start_again_after_a_handover_or_hand_back(policy) -> None:
+    before = said("怎么还没到", "query_order", UPSET)
+    escalated = tracker_of(*before, ActionExecuted("action_escalate"), *said("慢", "inform", UPSET))
+    assert predicted(policy, escalated) is None
+    resumed = tracker_of(*before, ConversationResumed(), *said("慢", "inform", UPSET))
+    assert predicted(policy, resumed) is None
+
+
+def test_after_escalating_it_starts_the_follow_up_form_or_listens(policy) -> None:
+    listen = tracker_of(*said("转人工", "request_human"), ActionExecuted("action_escalate"))
+    assert predicted(policy, listen) == "action_listen"
+    form = tracker_of(
+        *said("转人工", "request_human"),
+        ActionExecuted("action_escalate"),
+        SlotSet("handoff_followup", "message_form"),
+    )
+    prediction = policy.predict_action_probabilities(form, DOMAIN)
+    assert predicted(policy, form) == "message_form"
+    assert SlotSet("handoff_followup", None) in prediction.events
+
+
+def test_no_escalation_while_the_customer_is_telling_a_complaint(policy) -> None:
+    tracker = tracker_of(
+        ActiveLoop("complaint_form"),
+        *said("师傅迟到还骂人", "inform", UPSET),
+        *said("太过分了", "inform", UPSET),
+    )
+    assert predicted(policy, tracker) is None
+
+
+def test_only_fresh_customer_messages_are_judged(policy) -> None:
+    tracker = tracker_of(*said("转人工", "request_human"), ActionExecuted("utter_greet"))
+    assert predicted(policy, tracker) is None
