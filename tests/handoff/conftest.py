@@ -47,6 +47,7 @@ class Team:
     agent2: AgentView
     lead: AgentView
     boss: AgentView
+    console_token: str = ""
 
 
 @pytest.fixture
@@ -94,5 +95,5 @@ def team(accounts: AgentAccounts) -> Team:
 @pytest.fixture
 def online(accounts: AgentAccounts, team: Team) -> Team:
     """The team with agent1's console open, so chats are queued rather than called back."""
-    accounts.open_session(team.agent1.id)
+    team.console_token, _csrf = accounts.open_session(team.agent1.id)
     return team
