@@ -51,6 +51,7 @@ from bot.settings import PROJECT_ROOT
 log = logging.getLogger(__name__)
 
 SYNONYMS_FILE = PROJECT_ROOT / "knowledge_base" / "synonyms.yml"
+UNANSWERABLE_FILE = PROJECT_ROOT / "knowledge_base" / "unanswerable.yml"
 INDEX_DIR = PROJECT_ROOT / "var" / "kb_index"
 INDEX_FORMAT = 4
 
@@ -107,6 +108,15 @@ _HASH_SPACE = 2**20
 
 
 # ---- text folding ---------------------------------------------------------------------
+
+
+def load_unanswerable(path: Path = UNANSWERABLE_FILE) -> tuple[str, ...]:
+    """Questions no article answers (a missing file means none): the scorer's near-miss
+    negatives, which teach it "not found" where sharing a product word is not enough."""
+    if not path.exists():
+        return ()
+    entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    return tuple(dict.fromkeys(str(e).strip() for e in entries if str(e).strip()))
 
 
 def load_synonyms(path: Path = SYNONYMS_FILE) -> dict[str, str]:
@@ -519,7 +529,7 @@ class _Index:
 class _Examples:
     """Reranker training rows; ``query`` numbers the query each row came from and ``group``
     tells how it was made: 0 held-out question, 1 the same without its article, 2 chit-chat,
-    3 a question the index contains verbatim."""
+    3 a question the index contains verbatim, 4 a near-miss no article answers."""
 
     features: np.ndarray
     labels: np.ndarray
@@ -549,11 +559,19 @@ def _held_out_questions(corpus: _Corpus, rng: np.random.Generator) -> list[list[
     return held
 
 
-def _training_examples(corpus: _Corpus, folder: TextFolder) -> _Examples:
-    """Labelled rows from held-out and seen sample questions and out-of-scope chit-chat."""
+def _folded_queries(folder: TextFolder, texts: Sequence[str]) -> list[str]:
+    folded = (folder.fold(t[:MAX_MESSAGE_CHARS]) for t in texts)
+    return [t for t in dict.fromkeys(folded) if _WORD.search(t)]
+
+
+def _training_examples(
+    corpus: _Corpus, folder: TextFolder, unanswerable: Sequence[str] = ()
+) -> _Examples:
+    """Labelled rows from held-out and seen sample questions, out-of-scope chit-chat and
+    near-miss questions no article answers."""
     rng = np.random.default_rng(0)
-    none_queries = [folder.fold(t) for t in load_none_queries()]
-    none_queries = [t for t in dict.fromkeys(none_queries) if _WORD.search(t)]
+    none_queries = _folded_queries(folder, load_none_queries())
+    near_misses = _folded_queries(folder, unanswerable)
     rows: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     queries: list[np.ndarray] = []
@@ -584,6 +602,8 @@ def _training_examples(corpus: _Corpus, folder: TextFolder) -> _Examples:
             add(index, corpus.texts[segment], 1, owner, drop=True)
         for text in none_queries[number :: len(held_out)]:
             add(index, text, 2)
+        for text in near_misses[number :: len(held_out)]:
+            add(index, text, 4)
         # Verbatim questions and titles are asked too; without them nothing tells the model
         # that an exact match is a sure hit (held-out questions never match exactly).
         seen = np.flatnonzero(mask & (corpus.kind <= _QUESTION))
@@ -596,8 +616,10 @@ def _training_examples(corpus: _Corpus, folder: TextFolder) -> _Examples:
     )
 
 
-def _train_reranker(corpus: _Corpus, folder: TextFolder) -> Reranker:
-    examples = _training_examples(corpus, folder)
+def _train_reranker(
+    corpus: _Corpus, folder: TextFolder, unanswerable: Sequence[str] = ()
+) -> Reranker:
+    examples = _training_examples(corpus, folder, unanswerable)
     features, target = examples.features, examples.labels
     if target.min() == target.max():  # e.g. a single article: fall back to the cosine
         target = (features[:, 0] >= np.median(features[:, 0])).astype(int)
@@ -615,6 +637,7 @@ class KnowledgeBase:
         articles: tuple[Article, ...],
         synonyms: dict[str, str] | None = None,
         threshold: float = DEFAULT_THRESHOLD,
+        unanswerable: Sequence[str] = (),
     ) -> None:
         if not articles:
             raise ValueError("the knowledge base has no valid articles")
@@ -624,7 +647,7 @@ class KnowledgeBase:
         self.folder = TextFolder(synonyms or {})
         self._ids = {a.id: i for i, a in enumerate(self.articles)}
         corpus = _Corpus(self.articles, self.folder)
-        self._reranker = _train_reranker(corpus, self.folder)
+        self._reranker = _train_reranker(corpus, self.folder, unanswerable)
         self._index = _Index(corpus, np.ones(len(corpus.texts), dtype=bool))
         log.info(
             "knowledge base: %d articles indexed in %.1f s",
@@ -674,26 +697,33 @@ class KnowledgeBase:
 
 
 def build_knowledge_base(
-    directory: Path = ARTICLES_DIR, synonyms_file: Path = SYNONYMS_FILE
+    directory: Path = ARTICLES_DIR,
+    synonyms_file: Path = SYNONYMS_FILE,
+    unanswerable_file: Path = UNANSWERABLE_FILE,
 ) -> KnowledgeBase:
     result = load_articles(directory)
     for error in result.errors:
         log.error("knowledge base article skipped: %s: %s", error.path, error.reason)
-    return KnowledgeBase(result.articles, load_synonyms(synonyms_file))
+    return KnowledgeBase(
+        result.articles,
+        load_synonyms(synonyms_file),
+        unanswerable=load_unanswerable(unanswerable_file),
+    )
 
 
 def load_knowledge_base(
     directory: Path = ARTICLES_DIR,
     synonyms_file: Path = SYNONYMS_FILE,
     index_dir: Path = INDEX_DIR,
+    unanswerable_file: Path = UNANSWERABLE_FILE,
 ) -> KnowledgeBase:
     """The stored index if it matches the articles on disk, otherwise a fresh build (saved).
 
-    The key covers the articles, the synonyms and the search code itself, so an index built
-    by older code is never loaded.
+    The key covers the articles, the synonyms, the near-miss questions and the search code
+    itself, so an index built by older code or data is never loaded.
     """
     code = (Path(__file__), Path(__file__).with_name("reranker.py"))
-    extra = code + ((synonyms_file,) if synonyms_file.exists() else ())
+    extra = code + tuple(p for p in (synonyms_file, unanswerable_file) if p.exists())
     key = f"{INDEX_FORMAT}-{content_fingerprint(directory, extra)[:20]}"
     stored = index_dir / f"kb-{key}.pickle"
     if stored.exists():
@@ -702,7 +732,7 @@ def load_knowledge_base(
                 return pickle.load(handle)
         except (pickle.UnpicklingError, EOFError, AttributeError) as exc:
             log.warning("stored KB index %s unreadable (%s); rebuilding", stored, exc)
-    kb = build_knowledge_base(directory, synonyms_file)
+    kb = build_knowledge_base(directory, synonyms_file, unanswerable_file)
     index_dir.mkdir(parents=True, exist_ok=True)
     for old in index_dir.glob("kb-*.pickle"):
         old.unlink(missing_ok=True)
@@ -732,8 +762,7 @@ class KnowledgeBaseCache:
 
     def _file_stamp(self) -> tuple:
         files = sorted(self._directory.glob("*.md"))
-        if SYNONYMS_FILE.exists():
-            files.append(SYNONYMS_FILE)
+        files += [p for p in (SYNONYMS_FILE, UNANSWERABLE_FILE) if p.exists()]
         return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
 
     def get(self) -> KnowledgeBase:

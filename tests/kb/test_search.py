@@ -24,6 +24,7 @@ from bot.kb.search import (
     build_knowledge_base,
     load_knowledge_base,
     load_synonyms,
+    load_unanswerable,
 )
 
 
@@ -177,7 +178,9 @@ class StubKnowledgeBase:
 def counted_builds(monkeypatch: pytest.MonkeyPatch) -> list[StubKnowledgeBase]:
     builds: list[StubKnowledgeBase] = []
 
-    def build(directory: Path, synonyms_file: Path) -> StubKnowledgeBase:
+    def build(
+        directory: Path, synonyms_file: Path, unanswerable_file: Path | None = None
+    ) -> StubKnowledgeBase:
         text = "".join(p.read_text("utf-8") for p in sorted(directory.glob("*.md")))
         builds.append(StubKnowledgeBase(directory, synonyms_file, text))
         return builds[-1]
@@ -212,14 +215,16 @@ def test_stored_index_is_written_and_reused_when_nothing_changed(
     assert list(index_dir.glob("*.tmp")) == []
 
 
-@pytest.mark.parametrize("change", ["edit", "add", "remove", "synonyms"])
+@pytest.mark.parametrize("change", ["edit", "add", "remove", "synonyms", "unanswerable"])
 def test_changed_content_is_rebuilt_under_a_new_name(
     tmp_path: Path, counted_builds: list[StubKnowledgeBase], change: str
 ) -> None:
     articles, index_dir = small_articles(tmp_path / "articles"), tmp_path / "index"
     synonyms = tmp_path / "synonyms.yml"
     synonyms.write_text("退货: [退貨]\n", encoding="utf-8")
-    load_knowledge_base(articles, synonyms, index_dir)
+    unanswerable = tmp_path / "unanswerable.yml"
+    unanswerable.write_text("- 你们卖汽车吗\n", encoding="utf-8")
+    load_knowledge_base(articles, synonyms, index_dir, unanswerable)
     (old,) = index_dir.glob("kb-*.pickle")
 
     if change == "edit":
@@ -228,9 +233,11 @@ def test_changed_content_is_rebuilt_under_a_new_name(
         (articles / "c.md").write_text("new", encoding="utf-8")
     elif change == "remove":
         (articles / "b.md").unlink()
-    else:
+    elif change == "synonyms":
         synonyms.write_text("退货: [退貨, 退掉]\n", encoding="utf-8")
-    rebuilt = load_knowledge_base(articles, synonyms, index_dir)
+    else:
+        unanswerable.write_text("- 你们卖汽车吗\n- 你们卖房子吗\n", encoding="utf-8")
+    rebuilt = load_knowledge_base(articles, synonyms, index_dir, unanswerable)
 
     assert len(counted_builds) == 2
     assert rebuilt is counted_builds[1]
@@ -259,8 +266,8 @@ def test_build_skips_broken_articles_and_logs_them(
 ) -> None:
     shown: list[tuple] = []
 
-    def record(articles, synonyms):
-        shown.append((articles, synonyms))
+    def record(articles, synonyms, unanswerable=()):
+        shown.append((articles, synonyms, unanswerable))
         return "kb"
 
     monkeypatch.setattr(search, "KnowledgeBase", record)
@@ -272,9 +279,10 @@ def test_build_skips_broken_articles_and_logs_them(
 
     assert build_knowledge_base(articles, SYNONYMS_FILE) == "kb"
 
-    ((built_from, synonyms),) = shown
+    ((built_from, synonyms, unanswerable),) = shown
     assert [a.id for a in built_from] == ["invoice"]
     assert synonyms == load_synonyms(SYNONYMS_FILE)
+    assert unanswerable == load_unanswerable()
     assert str(broken) in caplog.text
     assert "missing YAML front matter" in caplog.text
 
