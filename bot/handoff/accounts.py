@@ -47,6 +47,10 @@ class UnknownAgent(LookupError):
     """No agent with this id or username."""
 
 
+class NotAllowed(Exception):
+    """The agent's role or relation to the chat does not permit this."""
+
+
 class LoginThrottled(Exception):
     """Too many failed logins for this username recently; try again later."""
 
@@ -106,6 +110,16 @@ def online_agent_ids(session: Session, now: datetime, timeout: timedelta) -> set
             .distinct()
         ).scalars()
     )
+
+
+def acting_agent(session: Session, agent_id: int, minimum_role: str = "agent") -> Agent:
+    """The active agent `agent_id` with at least `minimum_role`; raises NotAllowed otherwise."""
+    agent = session.get(Agent, agent_id)
+    if agent is None or not agent.active:
+        raise NotAllowed(f"no active agent {agent_id}")
+    if not has_role(agent.role, minimum_role):
+        raise NotAllowed(f"this needs a {minimum_role} or higher, not a {agent.role}")
+    return agent
 
 
 def _check_role(role: str) -> str:

@@ -3,6 +3,8 @@
 Everything is in the database, so no chat is lost when a process restarts, and every change
 is a conditional UPDATE on the status it expects, so two agents can never own one chat.
 
+`NotAllowed` (re-exported from accounts) is raised for role or ownership problems.
+
 Actors: methods that change a chat take `actor`, either an agent id (int; checked: the owner,
 or a supervisor/manager) or a system name (str, e.g. "assistant"; trusted, for the bot's own
 steps). Every change writes a `handoff_events` row and bumps `updated_at`, which the console's
@@ -23,7 +25,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from bot.handoff.accounts import SUPERVISOR_ROLES, online_agent_ids
+from bot.handoff.accounts import SUPERVISOR_ROLES, NotAllowed, acting_agent, online_agent_ids
 from bot.handoff.policy import EscalationPolicy, load_escalation_policy
 from bot.policy import ServicePolicy, load_policy
 from bot.services.tickets import UnknownTicket, normalise_ticket_no
@@ -61,10 +63,6 @@ class UnknownHandoff(LookupError):
 
 class AlreadyClaimed(HandoffError):
     """Someone else claimed the chat first (or it is no longer waiting)."""
-
-
-class NotAllowed(HandoffError):
-    """The actor may not do this to this chat."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +123,19 @@ def _pending() -> Any:
     return or_(
         Handoff.status.in_(OPEN_HANDOFF_STATUSES),
         and_(Handoff.status == "callback", Handoff.ended_at.is_(None)),
+    )
+
+
+def record_handoff_event(
+    session: Session, handoff: Handoff, kind: str, actor: str, at: datetime, **detail: Any
+) -> None:
+    """Add an audit row and bump `updated_at` (which the console's live hub watches).
+
+    For other services changing a handoff inside their own transaction (e.g. compensation).
+    """
+    handoff.updated_at = max(handoff.updated_at, at)
+    session.add(
+        HandoffEvent(handoff_id=handoff.id, kind=kind, actor=actor, detail=detail, created_at=at)
     )
 
 
@@ -524,10 +535,7 @@ class HandoffService:
 
     @staticmethod
     def _agent(session: Session, agent_id: int) -> Agent:
-        agent = session.get(Agent, agent_id)
-        if agent is None or not agent.active:
-            raise NotAllowed(f"no active agent {agent_id}")
-        return agent
+        return acting_agent(session, agent_id)
 
     def _actor_label(self, session: Session, actor: Actor) -> str:
         if isinstance(actor, int):
@@ -540,11 +548,7 @@ class HandoffService:
     def _event(
         session: Session, handoff: Handoff, kind: str, actor: str, at: datetime, **detail: Any
     ) -> None:
-        session.add(
-            HandoffEvent(
-                handoff_id=handoff.id, kind=kind, actor=actor, detail=detail, created_at=at
-            )
-        )
+        record_handoff_event(session, handoff, kind, actor, at, **detail)
 
     @staticmethod
     def _select() -> Any:

@@ -187,6 +187,24 @@ def add_transition(ticket: Ticket, new_status: str, note: str, actor: str, at: d
     ticket.events.append(TicketEvent(status=new_status, note=note, actor=actor, created_at=at))
 
 
+def add_note(ticket: Ticket, note: str, actor: str, at: datetime) -> None:
+    """Record something that happened on `ticket` (e.g. a compensation) without moving it.
+
+    The event repeats the current status, so timelines and SLA clocks read it as no change.
+    Terminal tickets take no notes: a cancelled ticket's last event is its cancellation time.
+    """
+    if not note.strip():
+        raise ValueError("a note needs text")
+    if ticket.status in TERMINAL_TICKET_STATUSES:
+        raise InvalidTransition(f"ticket {ticket.ticket_no} is already {ticket.status}")
+    if at < ticket.updated_at:
+        raise InvalidTransition(f"{ticket.ticket_no}: event time {at} precedes the last change")
+    ticket.updated_at = at
+    ticket.events.append(
+        TicketEvent(status=ticket.status, note=note.strip(), actor=actor, created_at=at)
+    )
+
+
 def _aware(moment: datetime | None) -> datetime:
     """`moment`, or the current time; naive datetimes are refused rather than guessed."""
     if moment is None:
@@ -317,6 +335,16 @@ class TicketService:
             view = self._view(ticket)
         log.info("ticket %s moved to %s by %s", view.ticket_no, new_status, actor)
         return view
+
+    def add_note(
+        self, ticket_no: str, note: str, actor: str = "system", now: datetime | None = None
+    ) -> TicketView:
+        """Append a note event without a status change; raises InvalidTransition, UnknownTicket."""
+        with session_scope(self._session_factory) as session:
+            ticket = self._load(session, ticket_no, for_update=True)
+            add_note(ticket, note, actor, _aware(now))
+            session.flush()
+            return self._view(ticket)
 
     def timeline(self, ticket_no: str) -> TicketView:
         """The ticket with its events, deadlines and next step; raises UnknownTicket."""

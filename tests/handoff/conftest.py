@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 from argon2 import PasswordHasher
@@ -18,7 +19,8 @@ from bot.handoff.policy import (
     read_escalation_policy,
 )
 from bot.handoff.service import HandoffService
-from bot.store.db import make_engine, make_session_factory, upgrade_database
+from bot.store.db import make_engine, make_session_factory, session_scope, upgrade_database
+from bot.store.models import Customer
 
 SHANGHAI = timezone(timedelta(hours=8))
 # A Wednesday, inside business hours (09:00-21:00 Asia/Shanghai).
@@ -48,6 +50,17 @@ class Team:
     lead: AgentView
     boss: AgentView
     console_token: str = ""
+
+
+def add_customer(sessions: sessionmaker, name: str, phone: str, tier: str) -> int:
+    """A customer of `tier`, for tier-dependent priority and SLA."""
+    with session_scope(sessions) as session:
+        customer = Customer(
+            name=name, phone=phone, tier=tier, annual_spend=Decimal("0"), created_at=WEDNESDAY_NOON
+        )
+        session.add(customer)
+        session.flush()
+        return customer.id
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -19,19 +18,8 @@ from bot.handoff.service import (
     UnknownHandoff,
 )
 from bot.services.tickets import TicketService, UnknownTicket
-from bot.store.db import session_scope
-from bot.store.models import Customer, Handoff
-from tests.handoff.conftest import SHANGHAI, WEDNESDAY_NOON, Clock, Team
-
-
-def add_customer(sessions: sessionmaker, name: str, phone: str, tier: str) -> int:
-    with session_scope(sessions) as session:
-        customer = Customer(
-            name=name, phone=phone, tier=tier, annual_spend=Decimal("0"), created_at=WEDNESDAY_NOON
-        )
-        session.add(customer)
-        session.flush()
-        return customer.id
+from bot.store.models import Handoff
+from tests.handoff.conftest import SHANGHAI, WEDNESDAY_NOON, Clock, Team, add_customer
 
 
 def escalate(handoffs: HandoffService, sender: str, severity: int = 2, **kwargs):

@@ -289,3 +289,29 @@ def test_concurrent_openers_get_unique_numbers(
             select(func.count()).where(TicketEvent.status == "opened")
         ).scalar_one()
     assert opened_events == total + 3  # plus the demo tickets
+
+
+def test_notes_keep_the_status_and_the_forward_only_rule(
+    service: TicketService, zhang_wei: int
+) -> None:
+    ticket = service.open_ticket(zhang_wei, "complaint", "态度问题", now=OPENED_AT)
+    service.advance(ticket.ticket_no, "acknowledged", now=OPENED_AT + timedelta(minutes=1))
+    noted = service.add_note(
+        ticket.ticket_no, "补偿 50 元", actor="agent1", now=OPENED_AT + timedelta(minutes=2)
+    )
+    assert noted.status == "acknowledged"
+    assert [(event.status, event.note) for event in noted.events][-1] == (
+        "acknowledged",
+        "补偿 50 元",
+    )
+    assert service.sla_state(noted, OPENED_AT + timedelta(minutes=3)).plan is SlaStatus.PENDING
+    # Still forward-only afterwards, and notes cannot go back in time either.
+    with pytest.raises(InvalidTransition):
+        service.advance(ticket.ticket_no, "opened", now=OPENED_AT + timedelta(minutes=3))
+    with pytest.raises(InvalidTransition):
+        service.add_note(ticket.ticket_no, "迟到的备注", now=OPENED_AT)
+    with pytest.raises(ValueError):
+        service.add_note(ticket.ticket_no, "  ", now=OPENED_AT + timedelta(minutes=3))
+    service.advance(ticket.ticket_no, "cancelled", now=OPENED_AT + timedelta(minutes=4))
+    with pytest.raises(InvalidTransition):
+        service.add_note(ticket.ticket_no, "取消后", now=OPENED_AT + timedelta(minutes=5))
