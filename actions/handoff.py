@@ -117,8 +117,8 @@ class ActionEscalate(Action):
         if outcome.queued:
             dispatcher.utter_message(
                 response="utter_handoff_queued",
-                queue_ahead=max(outcome.position - 1, 0),
-                wait_minutes=outcome.estimated_wait_minutes,
+                queue_ahead=max((outcome.position or 1) - 1, 0),
+                wait_minutes=outcome.estimated_wait_minutes or 1,
             )
             return [*events, ConversationPaused()]
         callback_due = format_time(outcome.callback_due, desk.policy)
@@ -179,11 +179,13 @@ class ActionSaveCsat(Action):
     ) -> list[EventType]:
         score = parse_csat_score(tracker.get_slot("csat_score"))
         if score is not None:
+            handoff = handoff_service().latest_for_sender(tracker.sender_id)
             CsatService(session_factory()).record(
                 sender_id=tracker.sender_id,
                 channel=channel_of(tracker),
                 score=score,
                 comment=str(tracker.get_slot("csat_comment") or ""),
+                handoff_id=handoff.id if handoff is not None else None,
             )
         dispatcher.utter_message(response="utter_csat_thanks")
         return [SlotSet("csat_score", None), SlotSet("csat_comment", None)]

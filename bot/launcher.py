@@ -219,6 +219,8 @@ def run_up(args: argparse.Namespace) -> int:
         f"\nThe assistant is running.\n"
         f"  REST API : http://127.0.0.1:{args.port}/webhooks/rest/webhook\n"
         f"  Terminal : .venv/bin/python -m bot chat --url http://127.0.0.1:{args.port}\n"
+        f"  Web chat : http://127.0.0.1:{args.port}/widget/demo\n"
+        f"  Agents   : http://127.0.0.1:{args.port}/console/  (demo accounts in README.md)\n"
         f"Press Ctrl-C to stop.\n",
         flush=True,
     )

@@ -1,0 +1,167 @@
+"""action_escalate (queue and pause, or a promised call-back) and the satisfaction survey."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
+
+from actions.handoff import (
+    ActionEscalate,
+    ActionSaveCsat,
+    ValidateCsatForm,
+    need_class_for,
+    parse_csat_score,
+)
+from bot.handoff.accounts import AgentAccounts
+from bot.handoff.service import HandoffService
+from bot.store.db import session_scope
+from bot.store.models import CsatResponse, Handoff
+from tests.actions.conftest import make_tracker, responses
+
+# A Wednesday, 10:00 in Shanghai: inside business hours.
+OPEN = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)
+# The same Wednesday, 23:00 in Shanghai: closed.
+CLOSED = datetime(2026, 11, 25, 15, 0, tzinfo=timezone.utc)
+VERIFIED = {
+    "order_id": "SO20261101001",
+    "phone": "13800138000",
+    "verified_customer": "SO20261101001",
+}
+
+
+def run(action, tracker, domain):
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker, domain))
+    return dispatcher, events
+
+
+@pytest.fixture
+def clock() -> dict:
+    return {"now": OPEN}
+
+
+@pytest.fixture
+def handoffs(demo_factory, desk, clock, monkeypatch: pytest.MonkeyPatch) -> HandoffService:
+    service = HandoffService(demo_factory, clock=lambda: clock["now"])
+    monkeypatch.setattr("actions.handoff.handoff_service", lambda: service)
+    monkeypatch.setattr("actions.handoff.session_factory", lambda: demo_factory)
+    return service
+
+
+@pytest.fixture
+def agent_online(demo_factory, clock) -> None:
+    accounts = AgentAccounts(demo_factory, clock=lambda: clock["now"])
+    agent = accounts.create_agent("online1", "小周", "agent", "a-long-enough-password")
+    accounts.open_session(agent.id)
+
+
+def open_handoffs(factory) -> list[Handoff]:
+    with session_scope(factory) as session:
+        rows = session.execute(select(Handoff)).scalars().all()
+        session.expunge_all()
+        return rows
+
+
+def test_with_an_agent_online_the_chat_is_queued_and_the_bot_pauses(
+    handoffs, agent_online, demo_factory, domain
+) -> None:
+    slots = {"escalation_trigger": "sentiment_escalate", "escalation_reasons": ["anger"]}
+    dispatcher, events = run(ActionEscalate(), make_tracker(slots, channel="webchat"), domain)
+    assert responses(dispatcher) == ["utter_handoff_queued"]
+    assert dispatcher.messages[0]["queue_ahead"] == 0
+    assert dispatcher.messages[0]["wait_minutes"] >= 1
+    assert {"event": "pause", "timestamp": None} in events
+    (handoff,) = open_handoffs(demo_factory)
+    assert (handoff.status, handoff.trigger, handoff.channel) == (
+        "waiting",
+        "sentiment_escalate",
+        "webchat",
+    )
+    assert list(handoff.reasons) == ["anger"]
+    cleared = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert cleared["escalation_trigger"] is None
+
+
+def test_a_second_escalation_of_the_same_chat_does_not_queue_it_twice(
+    handoffs, agent_online, demo_factory, domain
+) -> None:
+    run(ActionEscalate(), make_tracker(intent="request_human"), domain)
+    dispatcher, _ = run(ActionEscalate(), make_tracker(intent="request_human"), domain)
+    assert responses(dispatcher) == ["utter_handoff_queued"]
+    assert len(open_handoffs(demo_factory)) == 1
+
+
+def test_nobody_online_a_verified_customer_gets_a_ticket_and_call_back_time(
+    handoffs, desk, demo_factory, domain
+) -> None:
+    dispatcher, events = run(
+        ActionEscalate(), make_tracker(VERIFIED, intent="request_human"), domain
+    )
+    assert responses(dispatcher) == ["utter_handoff_callback"]
+    ticket_no = dispatcher.messages[0]["ticket_id"]
+    assert desk.tickets.timeline(ticket_no).category == "inquiry"
+    assert dispatcher.messages[0]["callback_due"]
+    assert not any(e["event"] == "pause" for e in events)
+    (handoff,) = open_handoffs(demo_factory)
+    assert handoff.status == "callback" and handoff.ticket_no == ticket_no
+
+
+def test_out_of_hours_an_anonymous_customer_is_asked_to_leave_a_message(
+    handoffs, agent_online, clock, domain
+) -> None:
+    clock["now"] = CLOSED
+    dispatcher, events = run(ActionEscalate(), make_tracker(intent="request_human"), domain)
+    assert responses(dispatcher) == ["utter_handoff_offline"]
+    followup = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert followup["handoff_followup"] == "message_form"
+
+
+def test_nobody_online_a_complaint_is_taken_down_by_the_complaint_form(handoffs, domain) -> None:
+    dispatcher, events = run(ActionEscalate(), make_tracker(intent="complain"), domain)
+    assert responses(dispatcher) == ["utter_complaint_ack"]
+    followup = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert followup["handoff_followup"] == "complaint_form"
+
+
+def test_need_class_follows_the_danger_and_the_mood() -> None:
+    assert need_class_for("sentiment_escalate", ["safety"]) == "urgent"
+    assert need_class_for("negative_streak", ["anger"]) == "emotional"
+    assert need_class_for("request_human", []) == "normal"
+    assert need_class_for("request_human", ["threat"]) == "emotional"
+
+
+@pytest.mark.parametrize(
+    ("answer", "score"),
+    [("5", 5), ("★★★", 3), ("非常满意", 5), ("不满意", 2), ("满意", 4), ("9", None), ("嗯", None)],
+)
+def test_survey_scores_from_buttons_digits_stars_and_words(answer: str, score) -> None:
+    assert parse_csat_score(answer) == score
+
+
+def test_an_unreadable_score_is_asked_again(domain) -> None:
+    dispatcher = CollectingDispatcher()
+    result = ValidateCsatForm().validate_csat_score("随便", dispatcher, make_tracker(), domain)
+    assert result == {"csat_score": None}
+    assert responses(dispatcher) == ["utter_csat_invalid_score"]
+
+
+def test_the_survey_answer_is_stored_against_the_closed_chat(
+    handoffs, agent_online, demo_factory, domain
+) -> None:
+    run(ActionEscalate(), make_tracker(intent="request_human", channel="webchat"), domain)
+    (handoff,) = open_handoffs(demo_factory)
+    agent = AgentAccounts(demo_factory).by_username("online1")
+    handoffs.claim(handoff.id, agent.id)
+    handoffs.close(handoff.id, agent.id)
+    tracker = make_tracker({"csat_score": "4", "csat_comment": "师傅很专业"}, channel="webchat")
+    dispatcher, events = run(ActionSaveCsat(), tracker, domain)
+    assert responses(dispatcher) == ["utter_csat_thanks"]
+    with session_scope(demo_factory) as session:
+        (row,) = session.execute(select(CsatResponse)).scalars().all()
+        assert (row.score, row.comment, row.sender_id) == (4, "师傅很专业", "test-user")
+        assert row.handoff_id == handoff.id
+    assert {"event": "slot", "name": "csat_score", "value": None, "timestamp": None} in events
