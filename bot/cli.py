@@ -29,7 +29,12 @@ from bot.store.models import TICKET_STATUSES
 USAGE_ERROR = 2
 RUNTIME_ERROR = 1
 # Modules contributing command groups through `register(subparsers)`; add yours here.
-OTHER_COMMAND_MODULES = ("bot.launcher", "bot.nlu.evaluate", "bot.kb.cli")
+OTHER_COMMAND_MODULES = (
+    "bot.launcher",
+    "bot.nlu.evaluate",
+    "bot.kb.cli",
+    "bot.sentiment.evaluate",
+)
 
 
 class CliError(Exception):

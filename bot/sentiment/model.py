@@ -1,0 +1,142 @@
+"""The trained parts: linear models over character n-grams plus the lexicon cues.
+
+Training uses scikit-learn; prediction does not.  A fitted model is turned into plain
+dictionaries (n-gram → weights) so one message costs a few dictionary look-ups, well under a
+millisecond, and a saved model loads without scikit-learn's per-call overhead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.sentiment.lexicon import Cues
+
+
+def char_ngrams(text: str, max_n: int) -> set[str]:
+    """Distinct character 1..max_n-grams of a folded, lower-cased message (spaces dropped)."""
+    compact = "".join(text.lower().split())
+    return {
+        compact[start : start + n]
+        for n in range(1, max_n + 1)
+        for start in range(len(compact) - n + 1)
+    }
+
+
+@dataclass
+class NgramLinearModel:
+    """``intercept + Σ rows of known grams / sqrt(#known grams) + dense @ dense_weights``.
+
+    The same arithmetic as a scikit-learn logistic regression on L2-normalised binary n-gram
+    features (scaled by ``ngram_scale``) stacked with dense features.
+    """
+
+    max_n: int
+    vocabulary: dict[str, int]
+    gram_weights: np.ndarray  # (n_grams, n_outputs)
+    dense_weights: np.ndarray  # (n_dense, n_outputs)
+    intercept: np.ndarray  # (n_outputs,)
+    ngram_scale: float = 1.0
+
+    def logits(self, text: str, dense: Sequence[float] = ()) -> np.ndarray:
+        vocabulary = self.vocabulary
+        rows = [vocabulary[g] for g in char_ngrams(text, self.max_n) if g in vocabulary]
+        total = self.intercept.copy()
+        if rows:
+            total += self.gram_weights[rows].sum(axis=0) * (self.ngram_scale / math.sqrt(len(rows)))
+        if len(dense):
+            total += np.asarray(dense, dtype=float) @ self.dense_weights
+        return total
+
+
+def _design(texts: Sequence[str], dense: np.ndarray | None, max_n: int, scale: float, min_df: int):
+    from scipy import sparse
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.preprocessing import normalize
+
+    vectorizer = CountVectorizer(
+        analyzer=lambda text: list(char_ngrams(text, max_n)), binary=True, min_df=min_df
+    )
+    grams = normalize(vectorizer.fit_transform(texts)) * scale
+    matrix = grams if dense is None else sparse.hstack([grams, sparse.csr_matrix(dense)]).tocsr()
+    return vectorizer.get_feature_names_out(), matrix
+
+
+def fit_linear(
+    texts: Sequence[str],
+    targets: Sequence[int],
+    dense: np.ndarray | None,
+    max_n: int,
+    C: float,
+    ngram_scale: float = 1.0,
+    min_df: int = 1,
+) -> NgramLinearModel:
+    """Fit a (multinomial or binary) logistic regression and flatten it for fast prediction."""
+    from sklearn.linear_model import LogisticRegression
+
+    names, matrix = _design(texts, dense, max_n, ngram_scale, min_df)
+    classes = sorted(set(targets))
+    solver = "liblinear" if len(classes) == 2 else "lbfgs"
+    regression = LogisticRegression(C=C, max_iter=3000, solver=solver, class_weight="balanced")
+    regression.fit(matrix, targets)
+    coef = regression.coef_.T  # (features, outputs)
+    n_grams = len(names)
+    kept = [i for i in range(n_grams) if np.any(coef[i])]
+    return NgramLinearModel(
+        max_n=max_n,
+        vocabulary={names[i]: row for row, i in enumerate(kept)},
+        gram_weights=coef[kept].copy(),
+        dense_weights=coef[n_grams:].copy(),
+        intercept=regression.intercept_.copy(),
+        ngram_scale=ngram_scale,
+    )
+
+
+DENSE_FEATURES = (
+    "positive",
+    "negative",
+    "net",
+    "problems",
+    "question",
+    "question_without_emotion",
+    "exclamations",
+    "sarcasm",
+    "sarcasm_strong",
+    "negated_positive",
+    "strong_negative",
+    "threat",
+    "safety",
+    "repeated_failure",
+    "request_person",
+    "profanity",
+    "review_polarity",
+)
+
+
+def dense_features(cues: Cues, review_polarity: float) -> list[float]:
+    """The lexicon cues (and the review model's log-odds) as numbers, in DENSE_FEATURES order."""
+    calm_question = (
+        cues.question and cues.negative < 2 and not cues.flag_count and not cues.exclamations
+    )
+    return [
+        math.log1p(cues.positive),
+        math.log1p(cues.negative),
+        math.tanh((cues.positive - cues.negative) / 3),
+        min(cues.problems, 3) / 3,
+        float(cues.question),
+        float(calm_question),
+        min(cues.exclamations, 3) / 3,
+        float(cues.sarcasm),
+        float(cues.sarcasm_strong),
+        float(cues.negated_positive),
+        min(cues.strongest_negative, 4) / 4,
+        float(cues.flags.get("threat", False)),
+        float(cues.flags.get("safety", False)),
+        float(cues.flags.get("repeated_failure", False)),
+        float(cues.flags.get("request_person", False)),
+        float(cues.flags.get("profanity", False)),
+        math.tanh(review_polarity / 2),
+    ]

@@ -1,0 +1,113 @@
+"""What the analyser says about typical customer messages (label, escalation, reasons)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.sentiment import Lexicon, Sentiment, SentimentAnalyzer
+
+
+def test_a_neutral_question_with_a_negative_word_is_not_anger(analyzer: SentimentAnalyzer) -> None:
+    for text in ("故障怎么排查?", "洗衣机漏水了 怎么报修", "退货要运费吗"):
+        result = analyzer.analyse(text)
+        assert (result.label, result.escalate) == ("neutral", False), text
+
+
+def test_degree_makes_mild_and_strong_complaints_differ(analyzer: SentimentAnalyzer) -> None:
+    mild, strong = analyzer.analyse("物流有点慢"), analyzer.analyse("物流慢死了")
+    assert mild.label == strong.label == "negative"
+    assert strong.score < mild.score
+    assert not mild.escalate
+
+
+def test_degree_and_negation_in_the_lexicon() -> None:
+    lexicon = Lexicon.load()
+    assert lexicon.read("慢死了").negative > lexicon.read("有点慢").negative
+    assert lexicon.read("一点也不好").negative > lexicon.read("不太好").negative > 0
+    double_negation = lexicon.read("不是不满意")
+    assert double_negation.positive > 0 and double_negation.negative == 0
+
+
+def test_negation_turns_praise_into_complaint(analyzer: SentimentAnalyzer) -> None:
+    assert analyzer.analyse("一点也不好用").label == "negative"
+    assert analyzer.analyse("好用").label == "positive"
+    assert analyzer.analyse("不是不满意 挺好的").label == "positive"
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("再不解决我就打12315", "threat"),
+        ("我要找媒体曝光你们", "threat"),
+        ("已经咨询律师了", "threat"),
+        ("厨房有燃气味", "safety"),
+        ("插座冒烟了", "safety"),
+        ("洗衣机漏电", "safety"),
+        ("这已经是第三次坏了", "repeated_failure"),
+        ("说了多少遍了", "repeated_failure"),
+        ("呵呵 真是谢谢你们了", "sarcasm"),
+        ("转人工", "request_person"),
+        ("妈的 又坏了", "profanity"),
+    ],
+)
+def test_escalation_reasons(analyzer: SentimentAnalyzer, text: str, reason: str) -> None:
+    result = analyzer.analyse(text)
+    assert result.escalate, text
+    assert reason in result.reasons
+
+
+def test_sarcastic_praise_is_negative(analyzer: SentimentAnalyzer) -> None:
+    result = analyzer.analyse("好棒啊 又坏了 真是谢谢你们了")
+    assert result.label == "negative" and "sarcasm" in result.reasons
+
+
+def test_words_inside_other_words_are_not_cues(analyzer: SentimentAnalyzer) -> None:
+    assert "profanity" not in analyzer.analyse("买给爸妈的 他们很满意").reasons
+    assert "safety" not in analyzer.analyse("燃气灶打不着火 怎么办").reasons
+
+
+def test_emoji_carry_the_feeling(analyzer: SentimentAnalyzer) -> None:
+    assert analyzer.analyse("收到了 👍👍").label == "positive"
+    assert analyzer.analyse("退款呢 😡😡").label == "negative"
+
+
+def test_traditional_characters_read_like_simplified(analyzer: SentimentAnalyzer) -> None:
+    traditional = analyzer.analyse("服務態度太差了 氣死我了")
+    simplified = analyzer.analyse("服务态度太差了 气死我了")
+    assert traditional == simplified
+    assert traditional.label == "negative" and traditional.escalate
+
+
+def test_english_words_mixed_in(analyzer: SentimentAnalyzer) -> None:
+    assert analyzer.analyse("thank you 师傅 great service").label == "positive"
+    angry = analyzer.analyse("worst service ever, I will contact my lawyer")
+    assert angry.label == "negative" and "threat" in angry.reasons
+
+
+def test_empty_text_is_neutral(analyzer: SentimentAnalyzer) -> None:
+    assert analyzer.analyse("") == Sentiment("neutral", 0.0, False, [])
+    assert analyzer.analyse(None).label == "neutral"
+
+
+def test_result_shape(analyzer: SentimentAnalyzer) -> None:
+    data = analyzer.analyse("谢谢 很满意").as_dict()
+    assert set(data) == {"label", "score", "escalate", "reasons"}
+    assert -1.0 <= data["score"] <= 1.0 and data["score"] > 0
+
+
+def test_one_message_costs_under_a_millisecond(analyzer: SentimentAnalyzer) -> None:
+    messages = ["我家洗衣机漏水了 派人来修", "呵呵 真是谢谢你们了", "服務態度很差😡"] * 100
+    started = time.perf_counter()
+    for message in messages:
+        analyzer.analyse(message)
+    assert (time.perf_counter() - started) / len(messages) < 0.002  # 2x headroom on busy CI
+
+
+def test_saved_analyser_loads_and_agrees(analyzer: SentimentAnalyzer, tmp_path) -> None:
+    path = tmp_path / "model.pkl"
+    analyzer.save(path)
+    loaded = SentimentAnalyzer.load(path)
+    for text in ("第三次坏了", "谢谢", "故障怎么排查?"):
+        assert loaded.analyse(text) == analyzer.analyse(text)
