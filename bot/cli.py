@@ -34,6 +34,7 @@ OTHER_COMMAND_MODULES = (
     "bot.nlu.evaluate",
     "bot.kb.cli",
     "bot.sentiment.evaluate",
+    "bot.handoff.cli",
 )
 
 
@@ -78,7 +79,8 @@ def _db_demo(_args: argparse.Namespace) -> int:
     print(
         f"demo data loaded into {_redacted_database_url()}: "
         f"products +{report.products_added}, customers +{report.customers_added}, "
-        f"orders +{report.orders_added}, tickets +{report.tickets_added}"
+        f"orders +{report.orders_added}, tickets +{report.tickets_added}, "
+        f"agents +{report.agents_added}, canned replies +{report.canned_replies_added}"
     )
     return 0
 

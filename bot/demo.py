@@ -1,7 +1,9 @@
-"""Load the deterministic demo data set (customers, orders, tickets) into the store.
+"""Load the deterministic demo data set (customers, orders, tickets, console agents) into the
+store, and seed the canned replies of the agent console.
 
-Loading is idempotent: rows are keyed by phone, sku, order number and ticket number, and
-whatever already exists is left alone, so running it twice changes nothing. Everything is
+Loading is idempotent: rows are keyed by phone, sku, order number, ticket number, username
+and canned-reply key, and whatever already exists is left alone (canned replies a supervisor
+edited included), so running it twice changes nothing. Everything is
 added in one transaction, so a broken demo file leaves the database untouched.
 """
 
@@ -20,6 +22,12 @@ from pydantic import BaseModel, Extra, Field, ValidationError, validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.handoff.canned import (
+    CANNED_REPLIES_FILE,
+    CannedReplyError,
+    read_canned_library,
+    sync_canned_replies,
+)
 from bot.nlu.catalogue import CATALOGUE_FILE, load_catalogue
 from bot.policy import ServicePolicy, load_policy
 from bot.services.customers import is_valid_order_no, normalise_order_no, normalise_phone
@@ -33,16 +41,19 @@ from bot.services.tickets import (
 from bot.settings import PROJECT_ROOT
 from bot.store.db import session_scope
 from bot.store.models import (
+    AGENT_ROLES,
     DELIVERY_STATUSES,
     NEED_CLASSES,
     ORDER_STATUSES,
     TICKET_CATEGORIES,
     TIERS,
+    Agent,
     Customer,
     Order,
     OrderItem,
     Product,
     Ticket,
+    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -163,10 +174,26 @@ class DemoTicket(_DemoModel):
         return timeline
 
 
+class DemoAgent(_DemoModel):
+    username: str
+    display_name: str
+    role: str
+    password_hash: str
+
+    _known_role = validator("role", allow_reuse=True)(_one_of(*AGENT_ROLES))
+
+    @validator("password_hash")
+    def _argon2_hash(cls, password_hash: str) -> str:
+        if not password_hash.startswith("$argon2"):
+            raise ValueError("store an argon2 hash, never a password")
+        return password_hash
+
+
 class DemoData(_DemoModel):
     customers: list[DemoCustomer]
     orders: list[DemoOrder]
     tickets: list[DemoTicket]
+    agents: list[DemoAgent] = []
 
 
 @dataclass(frozen=True)
@@ -177,6 +204,8 @@ class DemoLoadReport:
     customers_added: int
     orders_added: int
     tickets_added: int
+    agents_added: int = 0
+    canned_replies_added: int = 0
 
 
 def read_demo_data(path: Path = DEMO_DATA_FILE) -> DemoData:
@@ -193,16 +222,24 @@ def load_demo_data(
     policy: ServicePolicy | None = None,
     path: Path = DEMO_DATA_FILE,
     catalogue_path: Path = CATALOGUE_FILE,
+    canned_path: Path = CANNED_REPLIES_FILE,
 ) -> DemoLoadReport:
-    """Add the catalogue products and the demo customers, orders and tickets that are missing."""
+    """Add the catalogue products, the demo customers, orders, tickets and agents that are
+    missing, and the canned replies not yet in the database."""
     data = read_demo_data(path)
     policy = policy or load_policy()
+    try:
+        canned = read_canned_library(canned_path)
+    except CannedReplyError as error:
+        raise DemoDataError(str(error)) from error
     with session_scope(session_factory) as session:
         report = DemoLoadReport(
             products_added=_add_products(session, catalogue_path),
             customers_added=_add_customers(session, data.customers),
             orders_added=_add_orders(session, data.orders, path),
             tickets_added=_add_tickets(session, data.tickets, policy, path),
+            agents_added=_add_agents(session, data.agents),
+            canned_replies_added=sync_canned_replies(session, canned, utcnow()).added,
         )
     log.info("demo data loaded: %s", report)
     return report
@@ -228,6 +265,14 @@ def _add_customers(session: Session, customers: list[DemoCustomer]) -> int:
     existing = set(session.execute(select(Customer.phone)).scalars())
     missing = [customer for customer in customers if customer.phone not in existing]
     session.add_all(Customer(**customer.dict()) for customer in missing)
+    session.flush()
+    return len(missing)
+
+
+def _add_agents(session: Session, agents: list[DemoAgent]) -> int:
+    existing = set(session.execute(select(Agent.username)).scalars())
+    missing = [agent for agent in agents if agent.username not in existing]
+    session.add_all(Agent(**agent.dict(), active=True, created_at=utcnow()) for agent in missing)
     session.flush()
     return len(missing)
 

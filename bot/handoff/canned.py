@@ -137,6 +137,45 @@ def _like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
+def sync_canned_replies(session: Session, library: CannedLibrary, now: datetime) -> SyncReport:
+    """Bring the file's replies into `session` (not committed), sparing edited and deleted rows.
+
+    Rows still as seeded (`updated_by` is SEED_ACTOR) follow the file; any row a supervisor
+    touched, including a deletion, is left alone.
+    """
+    added = refreshed = kept = 0
+    existing = {
+        reply.key: reply
+        for reply in session.execute(
+            select(CannedReply).where(CannedReply.key.is_not(None))
+        ).scalars()
+    }
+    for entry in library.replies:
+        fields = {
+            "title": entry.title,
+            "category": entry.category,
+            "situation": entry.situation,
+            "text": entry.text,
+        }
+        row = existing.get(entry.key)
+        if row is None:
+            session.add(
+                CannedReply(
+                    key=entry.key, updated_by=SEED_ACTOR, updated_at=now, active=True, **fields
+                )
+            )
+            added += 1
+        elif row.updated_by != SEED_ACTOR:
+            kept += 1
+        elif any(getattr(row, name) != value for name, value in fields.items()):
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.updated_at = now
+            refreshed += 1
+    session.flush()
+    return SyncReport(added, refreshed, kept)
+
+
 class CannedReplies:
     """Search for everyone; create, edit and delete for supervisors and managers."""
 
@@ -241,42 +280,8 @@ class CannedReplies:
     def sync_from_file(self, path: Path = CANNED_REPLIES_FILE) -> SyncReport:
         """Add missing replies from the file; refresh unedited ones; keep supervisors' edits."""
         library = read_canned_library(path)
-        now = self._clock()
-        added = refreshed = kept = 0
         with session_scope(self._session_factory) as session:
-            existing = {
-                reply.key: reply
-                for reply in session.execute(
-                    select(CannedReply).where(CannedReply.key.is_not(None))
-                ).scalars()
-            }
-            for entry in library.replies:
-                fields = {
-                    "title": entry.title,
-                    "category": entry.category,
-                    "situation": entry.situation,
-                    "text": entry.text,
-                }
-                row = existing.get(entry.key)
-                if row is None:
-                    session.add(
-                        CannedReply(
-                            key=entry.key,
-                            updated_by=SEED_ACTOR,
-                            updated_at=now,
-                            active=True,
-                            **fields,
-                        )
-                    )
-                    added += 1
-                elif row.updated_by != SEED_ACTOR:
-                    kept += 1
-                elif any(getattr(row, name) != value for name, value in fields.items()):
-                    for name, value in fields.items():
-                        setattr(row, name, value)
-                    row.updated_at = now
-                    refreshed += 1
-        report = SyncReport(added, refreshed, kept)
+            report = sync_canned_replies(session, library, self._clock())
         log.info("canned replies synced from %s: %s", path, report)
         return report
 
