@@ -15,9 +15,11 @@ matched in two stages:
 
 A sign-constrained logistic regression (``bot.kb.reranker``) turns the features into the
 probability that the article answers the query; it is the hit's score, and below the threshold
-the answer is "not found" rather than a wrong article.  The regression is retrained from the
-articles' own sample questions at every build, so editing articles never needs manual tuning
-or a Rasa retrain.  The built index is pickled under ``var/`` keyed by a hash of the articles
+the answer is "not found" rather than a wrong article.  The regression is retrained at every
+build from the articles' own sample questions (positives), chit-chat from the NLU data and the
+near-miss questions in ``knowledge_base/unanswerable.yml`` that share an article's words but
+are not answered by it (negatives), so editing articles never needs manual tuning or a Rasa
+retrain.  The built index is pickled under ``var/`` keyed by a hash of the articles
 and synonyms.
 """
 
