@@ -7,19 +7,21 @@ who may see and do what in the console and how it looks as JSON.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.orm import sessionmaker
 
 from bot.attachments import AttachmentService
 from bot.console.texts import learned_paragraph, load_console_texts, page_texts
 from bot.handoff import accounts as accounts_module
-from bot.handoff.accounts import AgentAccounts, LoginThrottled
+from bot.handoff.accounts import AgentAccounts, LoginThrottled, NotAllowed
+from bot.handoff.canned import CannedReplies, CannedReplyError, UnknownCannedReply
+from bot.handoff.compensation import CompensationError, CompensationService, UnknownCompensation
 from bot.handoff.policy import EscalationPolicy, load_escalation_policy
 from bot.handoff.service import (
     TRANSFER_TARGET_ROLES,
@@ -27,18 +29,22 @@ from bot.handoff.service import (
     HandoffError,
     HandoffService,
     HandoffView,
-    NotAllowed,
     UnknownHandoff,
 )
 from bot.policy import ServicePolicy, load_policy
 from bot.services.customers import CustomerService, mask_phone
 from bot.services.orders import OrderService
 from bot.services.tickets import InvalidTransition, TicketService, UnknownTicket
-from bot.store.models import OPEN_HANDOFF_STATUSES, TICKET_CATEGORIES
+from bot.store.models import (
+    COMPENSATION_STATUSES,
+    OPEN_HANDOFF_STATUSES,
+    TICKET_CATEGORIES,
+    utcnow,
+)
 
 WIDGET_PHOTO_PREFIX = "/widget/uploads/"
 CONSOLE_PHOTO_PREFIX = "/console/api/photos/"
-AMOUNT_PATTERN = re.compile(r"\d{1,8}(?:\.\d{1,2})?")
+Clock = Callable[[], datetime]
 MAX_SUMMARY_CHARS = 500
 
 
@@ -55,6 +61,18 @@ def handoff_errors() -> Iterator[None]:
         raise ApiError(409, "chat_closed") from exc
     except UnknownHandoff as exc:
         raise ApiError(404, "not_found") from exc
+
+
+@contextmanager
+def canned_errors() -> Iterator[None]:
+    try:
+        yield
+    except NotAllowed as exc:
+        raise ApiError(403, "forbidden") from exc
+    except UnknownCannedReply as exc:
+        raise ApiError(404, "not_found") from exc
+    except CannedReplyError as exc:
+        raise ApiError(400, "bad_canned") from exc
 
 
 class ApiError(Exception):
@@ -107,20 +125,6 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat(timespec="seconds")
 
 
-def parse_amount(raw: str) -> Decimal:
-    """A positive CNY amount with at most two decimals, as typed by an agent."""
-    text = raw.strip()
-    if not AMOUNT_PATTERN.fullmatch(text):
-        raise ApiError(400, "bad_amount")
-    try:
-        amount = Decimal(text)
-    except InvalidOperation as exc:
-        raise ApiError(400, "bad_amount") from exc
-    if amount <= 0:
-        raise ApiError(400, "bad_amount")
-    return amount
-
-
 def sentiment_points(transcript: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The customer's sentiment per message, oldest first, from the transcript's user turns."""
     points = []
@@ -157,17 +161,19 @@ class ConsoleApi:
         self,
         accounts: AgentAccounts,
         handoffs: HandoffService,
-        canned: Any,
-        compensation: Any,
+        canned: CannedReplies,
+        compensation: CompensationService,
         tickets: TicketService,
         customers: CustomerService,
         orders: OrderService,
         attachments: AttachmentService,
         policy: EscalationPolicy,
         service_policy: ServicePolicy,
-        session_factory: Any = None,
+        session_factory: sessionmaker | None = None,
+        clock: Clock = utcnow,
     ) -> None:
         self.session_factory = session_factory
+        self.clock = clock
         self.accounts = accounts
         self.handoffs = handoffs
         self.canned_replies = canned
@@ -180,28 +186,28 @@ class ConsoleApi:
         self.service_policy = service_policy
 
     @classmethod
-    def create(cls, session_factory: Any = None) -> ConsoleApi:
-        """Wired to the configured database and policies (the Rasa server's case)."""
-        from bot.handoff.canned import CannedReplies
-        from bot.handoff.compensation import CompensationService
+    def create(
+        cls, session_factory: sessionmaker | None = None, clock: Clock = utcnow
+    ) -> ConsoleApi:
+        """Wired to one database (default: the configured one) and the configured policies."""
         from bot.store.db import session_factory as default_factory
 
         factory = session_factory or default_factory()
         policy = load_escalation_policy()
         service_policy = load_policy()
-        tickets = TicketService(factory, service_policy)
         return cls(
-            accounts=AgentAccounts(factory, policy),
-            handoffs=HandoffService(factory, policy),
-            canned=CannedReplies(factory),
-            compensation=CompensationService(factory, tickets=tickets, policy=service_policy),
-            tickets=tickets,
+            accounts=AgentAccounts(factory, policy, clock=clock),
+            handoffs=HandoffService(factory, policy, clock=clock, service_policy=service_policy),
+            canned=CannedReplies(factory, clock=clock),
+            compensation=CompensationService(factory, service_policy, clock=clock),
+            tickets=TicketService(factory, service_policy),
             customers=CustomerService(factory),
             orders=OrderService(factory),
             attachments=AttachmentService(factory),
             policy=policy,
             service_policy=service_policy,
             session_factory=factory,
+            clock=clock,
         )
 
     # ------------------------------------------------------------------ sessions
@@ -440,6 +446,7 @@ class ConsoleApi:
             summary.strip()[:MAX_SUMMARY_CHARS],
             channel=handoff.channel,
             sender_id=handoff.sender_id,
+            now=self.clock(),
             actor=viewer.username,
         )
         with handoff_errors():
@@ -457,7 +464,11 @@ class ConsoleApi:
             raise ApiError(403, "forbidden")
         try:
             moved = self.tickets.advance(
-                ticket.ticket_no, status, note.strip()[:MAX_SUMMARY_CHARS], actor=viewer.username
+                ticket.ticket_no,
+                status,
+                note.strip()[:MAX_SUMMARY_CHARS],
+                actor=viewer.username,
+                now=self.clock(),
             )
         except InvalidTransition as exc:
             raise ApiError(409, "bad_transition") from exc
@@ -479,38 +490,43 @@ class ConsoleApi:
     # ------------------------------------------------------------------ compensation
 
     def grant_compensation(
-        self, viewer: Viewer, handoff_id: int, raw_amount: str, reason: str
+        self, viewer: Viewer, handoff_id: int, amount: str, reason: str
     ) -> dict[str, Any]:
+        """Up to the agent limit granted at once; more waits for a supervisor (the service)."""
         handoff = self.visible_chat(viewer, handoff_id)
         if handoff.agent_id != viewer.id and not viewer.is_supervisor:
             raise ApiError(403, "not_owner")
-        amount = parse_amount(raw_amount)
+        if handoff.ticket_no is None:
+            raise ApiError(409, "needs_ticket")
         if not reason.strip():
             raise ApiError(400, "bad_reason")
-        agent = self.accounts.get(viewer.id)
-        try:
-            result = self.compensation.grant(
-                amount=amount, reason=reason.strip(), agent=agent, handoff_id=handoff_id
-            )
-        except ValueError as exc:
-            raise ApiError(400, "bad_amount") from exc
-        return self.compensation_json(result)
+        with handoff_errors():
+            try:
+                granted = self.compensation.grant(amount, reason, viewer.id, handoff_id=handoff_id)
+            except CompensationError as exc:
+                raise ApiError(400, "bad_amount") from exc
+        return self.compensation_json(granted)
 
     def compensations(self, status: str) -> list[dict[str, Any]]:
-        return [self.compensation_json(item) for item in self.compensation.list(status=status)]
+        if status not in COMPENSATION_STATUSES:
+            raise ApiError(400, "bad_request")
+        return [
+            self.compensation_json(item)
+            for item in self.compensation.list_compensations(status=status)
+        ]
 
     def decide_compensation(
         self, viewer: Viewer, compensation_id: int, decision: str
     ) -> dict[str, Any]:
-        agent = self.accounts.get(viewer.id)
-        action = self.compensation.approve if decision == "approve" else self.compensation.reject
-        try:
-            result = action(compensation_id, agent)
-        except LookupError as exc:
-            raise ApiError(404, "not_found") from exc
-        except ValueError as exc:
-            raise ApiError(409, "already_decided") from exc
-        return self.compensation_json(result)
+        decide = self.compensation.approve if decision == "approve" else self.compensation.reject
+        with handoff_errors():
+            try:
+                decided = decide(compensation_id, viewer.id)
+            except UnknownCompensation as exc:
+                raise ApiError(404, "not_found") from exc
+            except CompensationError as exc:
+                raise ApiError(409, "already_decided") from exc
+        return self.compensation_json(decided)
 
     @staticmethod
     def compensation_json(item: Any) -> dict[str, Any]:
@@ -537,30 +553,19 @@ class ConsoleApi:
         fields = {name: str(body.get(name) or "").strip() for name in ("title", "category", "text")}
         if not all(fields.values()):
             raise ApiError(400, "bad_canned")
-        situation = str(body.get("situation") or "").strip() or None
-        agent = self.accounts.get(viewer.id)
-        try:
+        situation = str(body.get("situation") or "").strip()
+        with canned_errors():
             if reply_id is None:
-                reply = self.canned_replies.create(agent=agent, situation=situation, **fields)
+                saved = self.canned_replies.create(viewer.id, situation=situation or None, **fields)
             else:
-                reply = self.canned_replies.update(
-                    reply_id, agent=agent, situation=situation, **fields
+                saved = self.canned_replies.update(
+                    reply_id, viewer.id, situation=situation, **fields
                 )
-        except LookupError as exc:
-            raise ApiError(404, "not_found") from exc
-        except PermissionError as exc:
-            raise ApiError(403, "forbidden") from exc
-        except ValueError as exc:
-            raise ApiError(400, "bad_canned") from exc
-        return self.canned_json(reply)
+        return self.canned_json(saved)
 
     def delete_canned(self, viewer: Viewer, reply_id: int) -> None:
-        try:
-            self.canned_replies.delete(reply_id, agent=self.accounts.get(viewer.id))
-        except LookupError as exc:
-            raise ApiError(404, "not_found") from exc
-        except PermissionError as exc:
-            raise ApiError(403, "forbidden") from exc
+        with canned_errors():
+            self.canned_replies.delete(reply_id, viewer.id)
 
     @staticmethod
     def canned_json(reply: Any) -> dict[str, Any]:

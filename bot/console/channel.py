@@ -141,6 +141,9 @@ class AgentConsoleInput(InputChannel):
                 return await handler(request, viewer, **params)
             except ApiError as failure:
                 return error(failure)
+            except Exception:
+                logger.exception("console request %s %s failed", request.method, request.path)
+                return error(ApiError(500, "unavailable"))
 
         wrapped.__name__ = f"console_{handler.__name__}"
         return wrapped

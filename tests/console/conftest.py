@@ -17,19 +17,9 @@ import pytest
 import requests
 from sanic import Sanic
 
-from bot.attachments import AttachmentService
 from bot.console.api import ConsoleApi
 from bot.console.channel import AgentConsoleInput
-from bot.handoff.accounts import AgentAccounts
 from bot.handoff.bridge import DeliveryFailed
-from bot.handoff.policy import load_escalation_policy
-from bot.handoff.service import HandoffService
-from bot.policy import load_policy
-from bot.services.customers import CustomerService
-from bot.services.orders import OrderService
-from bot.services.tickets import TicketService
-from bot.store.db import session_scope
-from bot.store.models import Customer
 from tests.channels.test_wechat_channel import ChannelServer
 
 PASSWORD = "console-test-pass"
@@ -188,25 +178,6 @@ class AgentClient(requests.Session):
         return super().request(method, url, *args, headers=headers, **kwargs)
 
 
-def build_api(factory: Any, clock: ShiftedClock, canned: Any = None, compensation: Any = None):
-    policy = load_escalation_policy()
-    service_policy = load_policy()
-    tickets = TicketService(factory, service_policy)
-    return ConsoleApi(
-        accounts=AgentAccounts(factory, policy, clock=clock),
-        handoffs=HandoffService(factory, policy, clock=clock, service_policy=service_policy),
-        canned=canned,
-        compensation=compensation,
-        tickets=tickets,
-        customers=CustomerService(factory),
-        orders=OrderService(factory),
-        attachments=AttachmentService(factory),
-        policy=policy,
-        service_policy=service_policy,
-        session_factory=factory,
-    )
-
-
 TEST_AGENTS = (
     ("amy", "艾米", "agent"),
     ("bob", "鲍勃", "agent"),
@@ -219,7 +190,8 @@ TEST_AGENTS = (
 def console(demo_factory: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Console]:
     monkeypatch.setenv("ASSISTANT_UPLOAD_DIR", str(tmp_path / "uploads"))
     clock = ShiftedClock()
-    api = build_api(demo_factory, clock)
+    api = ConsoleApi.create(demo_factory, clock=clock)
+    api.canned_replies.sync_from_file()
     agents = {
         username: api.accounts.create_agent(username, name, role, PASSWORD).id
         for username, name, role in TEST_AGENTS
@@ -228,10 +200,3 @@ def console(demo_factory: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -
     channel = AgentConsoleInput(api=api, bridge_factory=lambda _app: bridge)
     with ConsoleServer(channel) as server:
         yield Console(server, api, bridge, clock, agents)
-
-
-def customer_id_by_phone(factory: Any, phone: str) -> int:
-    from sqlalchemy import select
-
-    with session_scope(factory) as session:
-        return session.execute(select(Customer.id).where(Customer.phone == phone)).scalar_one()

@@ -6,7 +6,7 @@
   const ROLE_RANK = { agent: 1, supervisor: 2, manager: 3 };
   const state = {
     texts: null, me: null, csrf: null, chats: [], agents: [], openId: null, openChat: null,
-    events: null, cannedTimer: null, queueTimer: null,
+    events: null, cannedTimer: null, queueTimer: null, shown: new Set(),
   };
   const $ = (id) => document.getElementById(id);
 
@@ -266,6 +266,7 @@
 
     const transcript = $("transcript");
     clear(transcript);
+    state.shown = new Set();
     data.transcript.forEach(appendEntry);
 
     const reasons = [named("triggers", chat.trigger)].concat(chat.reasons || []);
@@ -277,6 +278,10 @@
   }
 
   function appendEntry(entry) {
+    // The sender's own reply arrives twice: from the send call and from the live stream.
+    const key = [entry.type, entry.at, entry.text].join("|");
+    if (state.shown.has(key)) return;
+    state.shown.add(key);
     const transcript = $("transcript");
     const who = entry.type === "user" ? label("customer_said")
       : entry.type === "agent" ? (entry.agent || label("you"))
@@ -287,7 +292,8 @@
     const item = el("li", {
       class: "entry entry-" + entry.type, "data-testid": "transcript-entry", "data-type": entry.type,
     }, [el("span", { class: "meta", text: meta.join(" · ") })]);
-    if (entry.text) item.appendChild(el("p", { class: "text", text: entry.text }));
+    const text = entry.type === "system" ? named("system_events", entry.text) : entry.text;
+    if (text) item.appendChild(el("p", { class: "text", text }));
     if (entry.image) {
       item.appendChild(el("img", { src: entry.image, alt: label("photo_alt"), loading: "lazy" }));
     }
