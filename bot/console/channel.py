@@ -37,6 +37,7 @@ WEB_DIR = PROJECT_ROOT / "web" / "console"
 STATIC_FILES = {
     "console.js": "application/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
 }
 HEARTBEAT_SECONDS = 15.0
 MAX_REPLY_CHARS = 2000

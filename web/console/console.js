@@ -269,8 +269,9 @@
     state.shown = new Set();
     data.transcript.forEach(appendEntry);
 
-    const reasons = [named("triggers", chat.trigger)].concat(chat.reasons || []);
-    $("reason").textContent = reasons.join(" · ") + " · " + label("severity", { value: chat.severity });
+    const reasons = [named("triggers", chat.trigger)]
+      .concat((chat.reasons || []).map((reason) => named("reasons", reason)));
+    $("reason").textContent = Array.from(new Set(reasons)).join(" · ") + " · " + label("severity", { value: chat.severity });
     $("summary").textContent = data.summary;
     renderSentiment(data.sentiment);
     renderCustomer(data.customer);
