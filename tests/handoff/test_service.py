@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from bot.handoff.accounts import AgentAccounts
@@ -315,3 +316,28 @@ def test_simultaneous_call_back_requests_make_one_promise(
     assert len({result.handoff_id for result in results}) == 1
     with sessions() as session:
         assert len(session.execute(select(Handoff.id)).all()) == 1
+
+
+def test_the_database_itself_refuses_a_second_pending_handoff(
+    sessions: sessionmaker, clock: Clock
+) -> None:
+    def row(status: str, **extra) -> Handoff:
+        return Handoff(
+            sender_id="web-1",
+            channel="webchat",
+            status=status,
+            trigger="request_human",
+            reasons=[],
+            severity=2,
+            queued_at=clock.now,
+            updated_at=clock.now,
+            **extra,
+        )
+
+    with sessions.begin() as session:
+        session.add_all(
+            [row("waiting"), row("closed"), row("handed_back"), row("callback", ended_at=clock.now)]
+        )
+    for second in ("active", "waiting", "callback"):
+        with pytest.raises(IntegrityError), sessions.begin() as session:
+            session.add(row(second))
