@@ -219,3 +219,12 @@ def test_environment_selects_the_policy_file(tmp_path: Path, monkeypatch) -> Non
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     monkeypatch.setenv("ASSISTANT_ESCALATION_POLICY_FILE", str(path))
     assert load_escalation_policy().average_handling_minutes == 42
+
+
+def test_a_round_the_clock_desk_is_always_open(tmp_path: Path) -> None:
+    raw = _raw()
+    raw["business_hours"] = {"timezone": "Asia/Shanghai", "always_open": True}
+    hours = _with(tmp_path, raw).business_hours
+    sunday_night = datetime(2026, 11, 29, 3, 0, tzinfo=SHANGHAI)
+    assert hours.is_open(sunday_night)
+    assert hours.next_opening(sunday_night) == sunday_night
