@@ -335,12 +335,13 @@ class ConsoleApi:
             raise ApiError(409 if handoff.status == "active" else 403, "not_owner")
         return handoff
 
-    def visible_handoff_of_sender(self, viewer: Viewer, sender_id: str) -> int | None:
-        """The open chat of ``sender_id`` if this viewer may see it (live message routing)."""
-        handoff = self.handoffs.open_for_sender(sender_id)
-        if handoff is None or not self.may_see(viewer, handoff):
-            return None
-        return handoff.id
+    def visible_chats_by_sender(self, viewer: Viewer) -> dict[str, int]:
+        """Open chats this viewer may see, by sender (routes live messages to consoles)."""
+        return {
+            handoff.sender_id: handoff.id
+            for handoff in self.handoffs.queue(viewer.id)
+            if self.may_see(viewer, handoff)
+        }
 
     def chat_detail(
         self,

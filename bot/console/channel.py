@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -377,6 +378,7 @@ class AgentConsoleInput(InputChannel):
         agent online for the escalation service (which decides between queue and call-back).
         """
         subscription = hub().subscribe()
+        chats = VisibleChats(self.api(), viewer)
         token = request.cookies.get(security.SESSION_COOKIE, "")
         stream = await request.respond(
             content_type="text/event-stream; charset=utf-8",
@@ -396,7 +398,7 @@ class AgentConsoleInput(InputChannel):
                     await blocking(self.api().touch, token)
                     await stream.send(": heartbeat\n\n")
                     continue
-                payload = await self._event_payload(viewer, event)
+                payload = await self._event_payload(viewer, event, chats)
                 if payload is not None:
                     await stream.send(
                         f"event: {event.kind}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
@@ -407,17 +409,52 @@ class AgentConsoleInput(InputChannel):
             subscription.close()
         return None
 
-    async def _event_payload(self, viewer: Viewer, event: LiveEvent) -> dict[str, Any] | None:
+    async def _event_payload(
+        self, viewer: Viewer, event: LiveEvent, chats: VisibleChats
+    ) -> dict[str, Any] | None:
         """What this viewer gets of ``event``; None when it concerns a chat they cannot see."""
         if event.kind != "message":
+            chats.invalidate()  # a chat was queued, claimed, moved or ended
             return event.data
         sender_id = event.data.get("sender_id")
         if not isinstance(sender_id, str):
             return None
-        handoff_id = await blocking(self.api().visible_handoff_of_sender, viewer, sender_id)
+        handoff_id = await chats.handoff_of(sender_id)
         if handoff_id is None:
             return None
         return {"handoff_id": handoff_id, "sender_id": sender_id, "entry": event.data.get("entry")}
+
+
+class VisibleChats:
+    """The open chats one console may see, by sender, read once per change instead of per message.
+
+    Customer messages of every conversation pass through the hub, most of them chats with the
+    bot alone; a miss re-reads the table at most once per ``MISS_REFRESH_SECONDS``, which also
+    covers a chat queued by the action server before the table watcher announced it.
+    """
+
+    MISS_REFRESH_SECONDS = 1.0
+
+    def __init__(self, api: ConsoleApi, viewer: Viewer) -> None:
+        self._api = api
+        self._viewer = viewer
+        self._by_sender: dict[str, int] | None = None
+        self._read_at = 0.0
+
+    def invalidate(self) -> None:
+        self._by_sender = None
+
+    async def handoff_of(self, sender_id: str) -> int | None:
+        now = time.monotonic()
+        stale_miss = (
+            self._by_sender is not None
+            and sender_id not in self._by_sender
+            and now - self._read_at >= self.MISS_REFRESH_SECONDS
+        )
+        if self._by_sender is None or stale_miss:
+            self._by_sender = await blocking(self._api.visible_chats_by_sender, self._viewer)
+            self._read_at = now
+        return self._by_sender.get(sender_id)
 
 
 class ConsoleBlueprint(Blueprint):

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from bot.console.channel import VisibleChats
 from bot.handoff.live import LiveEvent, LiveHub, hub
 from tests.console.conftest import AgentClient, Console, entry_of
 
@@ -172,3 +173,30 @@ def test_the_stream_keeps_the_agent_online(console: Console) -> None:
     assert reader.connected.wait(5)
     assert [agent.username for agent in console.api.accounts.online_agents()] == ["amy"]
     response.close()
+
+
+def test_visible_chats_are_read_once_per_change_not_per_message() -> None:
+    class CountingApi:
+        def __init__(self) -> None:
+            self.reads = 0
+            self.chats = {"web-a": 1}
+
+        def visible_chats_by_sender(self, _viewer: Any) -> dict[str, int]:
+            self.reads += 1
+            return dict(self.chats)
+
+    async def scenario() -> None:
+        api = CountingApi()
+        chats = VisibleChats(api, viewer=None)  # type: ignore[arg-type]
+        assert [await chats.handoff_of("web-a") for _ in range(5)] == [1] * 5
+        assert await chats.handoff_of("web-bot-only") is None
+        assert api.reads == 1  # a miss right after a read does not read again
+        api.chats["web-b"] = 2
+        chats._read_at -= VisibleChats.MISS_REFRESH_SECONDS  # a second later
+        assert await chats.handoff_of("web-b") == 2
+        assert api.reads == 2
+        chats.invalidate()  # a queue or handoff event
+        await chats.handoff_of("web-a")
+        assert api.reads == 3
+
+    asyncio.run(scenario())
