@@ -6,13 +6,16 @@ running ones with --url), then measures:
   1. one client: p50 / p95 per turn;
   2. 20 concurrent closed-loop conversations: turns/s and p95;
   3. per-turn latency at turn 5 vs turn 50 of long conversations (history growth);
-  4. resident memory of both servers.
-Run: .venv/bin/python benchmarks/conversation_load.py
+  4. resident memory of both servers;
+  5. CPU milliseconds per turn of each server during the concurrent phase — on a shared
+     machine this is the steadier figure, since wall-clock numbers move with other load.
+Run: .venv/bin/python benchmarks/conversation_load.py [--model models/other.tar.gz]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -25,7 +28,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.demo import load_demo_data  # noqa: E402
-from bot.launcher import MODEL_FILE, ensure_model, start_servers, stop_servers  # noqa: E402
+from bot.launcher import ensure_model, start_servers, stop_servers  # noqa: E402
 from bot.store.db import make_engine, make_session_factory, upgrade_database  # noqa: E402
 
 ORDERS = [
@@ -73,18 +76,30 @@ def converse(url: str, sender: str, client: int, turns: int, record: list) -> No
         record.append((turn + 1, time.perf_counter() - started))
 
 
+def process_and_children(pid: int) -> list[int]:
+    """The process and its direct children, from /proc."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [pid] + ([int(p) for p in children.read_text().split()] if children.exists() else [])
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, from /proc."""
     total = 0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for p in pids:
+    for p in process_and_children(pid):
         for line in Path(f"/proc/{p}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
     return total / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process (all its threads) and its children have used so far."""
+    total = 0
+    for p in process_and_children(pid):
+        # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -92,12 +107,13 @@ def main() -> None:
     parser.add_argument("--url", help="use running servers instead of starting them")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--turns", type=int, default=50)
+    parser.add_argument("--model", type=Path, help="a trained model other than the project's")
     args = parser.parse_args()
 
     processes = []
     url = args.url
     if not url:
-        ensure_model()
+        model = args.model or ensure_model()
         workdir = Path(tempfile.mkdtemp(prefix="bench-"))
         db_url = f"sqlite:///{workdir / 'bench.db'}"
         upgrade_database(db_url)
@@ -105,7 +121,7 @@ def main() -> None:
         processes = start_servers(
             5205,
             5255,
-            MODEL_FILE,
+            model,
             extra_env={"ASSISTANT_DATABASE_URL": db_url},
             log_dir=workdir / "logs",
             tracker_db=workdir / "tracker.db",
@@ -128,12 +144,17 @@ def main() -> None:
             threading.Thread(target=converse, args=(url, f"load-{i}", i, args.turns, record))
             for i in range(args.clients)
         ]
+        cpu_before = [cpu_seconds(process.pid) for process in processes]
         started = time.perf_counter()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
+        cpu_used = [
+            cpu_seconds(process.pid) - before
+            for process, before in zip(processes, cpu_before, strict=True)
+        ]
         latencies = [t for _, t in record]
         print(
             f"{args.clients} concurrent conversations x {args.turns} turns: "
@@ -141,6 +162,13 @@ def main() -> None:
             f"p50 {statistics.median(latencies) * 1000:.0f} ms, "
             f"p95 {percentile(latencies, 95) * 1000:.0f} ms"
         )
+
+        if processes:
+            per_turn = [used * 1000 / len(record) for used in cpu_used]
+            print(
+                f"CPU per turn under load: rasa server {per_turn[1]:.1f} ms, "
+                f"action server {per_turn[0]:.1f} ms"
+            )
 
         def at(turns: range) -> float:
             return statistics.mean(t for n, t in record if n in turns)

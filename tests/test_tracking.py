@@ -84,3 +84,32 @@ def test_a_write_by_another_server_process_is_seen(domain: Domain, tmp_path: Pat
     other.update(UserUttered("另一个进程写的", {"name": "greet", "confidence": 1.0}))
     asyncio.run(second.save(other))
     assert asyncio.run(first.retrieve("s")).latest_message.text == "另一个进程写的"
+
+
+class RecordingStore(BoundedSQLTrackerStore):
+    """Remembers what the ``events_saved`` hook was given."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.saved: list[tuple[str, list]] = []
+
+    async def events_saved(self, sender_id: str, events: list) -> None:
+        await super().events_saved(sender_id, events)
+        self.saved.append((sender_id, list(events)))
+
+
+def test_the_saved_hook_gets_exactly_the_newly_appended_events(domain, tmp_path) -> None:
+    store = RecordingStore(domain=domain, dialect="sqlite", db=str(tmp_path / "t.db"))
+    fresh = DialogueStateTracker.from_events("h", conversation(3), domain.slots)
+    asyncio.run(store.save(fresh))  # a tracker Rasa built itself: everything is new
+    assert store.saved == [("h", list(fresh.events))]
+
+    tracker = asyncio.run(store.retrieve("h"))
+    tracker.update(UserUttered("还有一个问题", {"name": "ask_question", "confidence": 1.0}))
+    tracker.update(ActionExecuted("action_answer_question"))
+    asyncio.run(store.save(tracker))
+    asyncio.run(store.save(tracker))  # nothing new the second time
+    assert [e.as_dict()["event"] for e in store.saved[1][1]] == ["user", "action"]
+    assert store.saved[2] == ("h", [])
+    full = asyncio.run(store.retrieve_full_tracker("h"))
+    assert list(full.events)[-2:] == store.saved[1][1]
