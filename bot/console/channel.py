@@ -28,6 +28,7 @@ from sanic.response import HTTPResponse
 
 from bot.console import security
 from bot.console.api import ApiError, ConsoleApi, Viewer
+from bot.handoff.bridge import DeliveryFailed
 from bot.handoff.live import LiveEvent, handoffs_fingerprint, hub
 from bot.settings import PROJECT_ROOT
 
@@ -254,8 +255,6 @@ class AgentConsoleInput(InputChannel):
             if len(text) > MAX_REPLY_CHARS:
                 raise ApiError(400, "message_too_long", max=MAX_REPLY_CHARS)
             view = await blocking(api().owned_chat, viewer, handoff_id)
-            from bot.handoff.bridge import DeliveryFailed
-
             try:
                 entry = await bridge(request.app).send_agent_message(
                     view.sender_id, text.strip(), viewer.display_name
@@ -266,21 +265,35 @@ class AgentConsoleInput(InputChannel):
             await blocking(api().record_reply, viewer, handoff_id, len(text))
             return ok({"entry": entry}, status=201)
 
+        async def end_chat(
+            request: Request, viewer: Viewer, handoff_id: int, how: str
+        ) -> dict[str, Any]:
+            """Give the conversation back to the bot (a greeting, or the CSAT survey), then end
+            the handoff.  A failed push does not keep the chat open: the bridge has saved the
+            conversation, the customer sees the message on their next turn."""
+            view = await blocking(api().may_end, viewer, handoff_id)
+            conversation = bridge(request.app)
+            step = (
+                conversation.hand_back if how == "handed_back" else conversation.close_with_survey
+            )
+            delivered = True
+            try:
+                await step(view.sender_id)
+            except DeliveryFailed as failure:
+                logger.warning("ending handoff %d: push failed: %s", handoff_id, failure)
+                delivered = False
+            end = api().hand_back if how == "handed_back" else api().close
+            chat = await blocking(end, viewer, handoff_id)
+            self._announce(chat)
+            return {**chat, "delivered": delivered}
+
         @add("/api/chats/<handoff_id:int>/handback", ["POST"])
         async def handback(request: Request, viewer: Viewer, handoff_id: int) -> HTTPResponse:
-            view = await blocking(api().may_end, viewer, handoff_id)
-            await bridge(request.app).hand_back(view.sender_id)
-            chat = await blocking(api().hand_back, viewer, handoff_id)
-            self._announce(chat)
-            return ok(chat)
+            return ok(await end_chat(request, viewer, handoff_id, "handed_back"))
 
         @add("/api/chats/<handoff_id:int>/close", ["POST"])
         async def close(request: Request, viewer: Viewer, handoff_id: int) -> HTTPResponse:
-            view = await blocking(api().may_end, viewer, handoff_id)
-            await bridge(request.app).close_with_survey(view.sender_id)
-            chat = await blocking(api().close, viewer, handoff_id)
-            self._announce(chat)
-            return ok(chat)
+            return ok(await end_chat(request, viewer, handoff_id, "closed"))
 
         @add("/api/chats/<handoff_id:int>/tickets", ["POST"])
         async def open_ticket(request: Request, viewer: Viewer, handoff_id: int) -> HTTPResponse:

@@ -72,9 +72,13 @@ class FakeBridge:
 
     async def hand_back(self, sender_id: str) -> None:
         self.calls.append(("hand_back", sender_id))
+        if self.fail_delivery:
+            raise DeliveryFailed("saved, not pushed")
 
     async def close_with_survey(self, sender_id: str) -> None:
         self.calls.append(("close_with_survey", sender_id))
+        if self.fail_delivery:
+            raise DeliveryFailed("saved, not pushed")
 
 
 def entry_of(kind: str, text: str, **extra: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 import requests
@@ -235,6 +236,37 @@ def test_hand_back_and_close_go_through_the_bridge(console: Console) -> None:
     again = amy.post(f"chats/{second}/close")
     assert again.status_code == 409
     assert console.api.handoffs.open_for_sender("web-back") is None
+    assert back.json()["delivered"] is True
+
+
+def test_a_failed_push_still_ends_the_chat(console: Console) -> None:
+    amy = console.login("amy")
+    handoff_id = console.escalate("web-push-fails")
+    amy.post(f"chats/{handoff_id}/claim")
+    console.bridge.fail_delivery = True
+    closed = amy.post(f"chats/{handoff_id}/close")
+    assert closed.status_code == 200
+    assert closed.json()["status"] == "closed" and closed.json()["delivered"] is False
+    assert console.api.handoffs.open_for_sender("web-push-fails") is None
+
+
+def test_two_agents_claiming_at_once_get_one_chat_between_them(console: Console) -> None:
+    clients = [console.login(name) for name in ("amy", "bob", "sue")]
+    handoff_id = console.escalate("web-race")
+    results: list[int] = []
+    barrier = threading.Barrier(len(clients))
+
+    def claim(client: AgentClient) -> None:
+        barrier.wait()
+        results.append(client.post(f"chats/{handoff_id}/claim").status_code)
+
+    threads = [threading.Thread(target=claim, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [200, 409, 409]
+    assert [e.kind for e in console.api.handoffs.events(handoff_id)].count("claimed") == 1
 
 
 # ------------------------------------------------------------------------------ chat view
