@@ -19,7 +19,9 @@ from sanic import Sanic
 
 from bot.console.api import ConsoleApi
 from bot.console.channel import AgentConsoleInput
+from bot.demo import load_demo_data
 from bot.handoff.bridge import DeliveryFailed
+from bot.store.db import make_engine, make_session_factory, upgrade_database
 from tests.channels.test_wechat_channel import ChannelServer
 
 PASSWORD = "console-test-pass"
@@ -191,10 +193,27 @@ TEST_AGENTS = (
 
 
 @pytest.fixture
-def console(demo_factory: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Console]:
+def console_database(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Demo data on SQLite (default) or, parametrised indirectly with "postgres", PostgreSQL."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield request.getfixturevalue("demo_factory")
+        return
+    url = request.getfixturevalue("postgres_url")
+    upgrade_database(url)
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    load_demo_data(factory)
+    yield factory
+    engine.dispose()
+
+
+@pytest.fixture
+def console(
+    console_database: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Console]:
     monkeypatch.setenv("ASSISTANT_UPLOAD_DIR", str(tmp_path / "uploads"))
     clock = ShiftedClock()
-    api = ConsoleApi.create(demo_factory, clock=clock)
+    api = ConsoleApi.create(console_database, clock=clock)
     api.canned_replies.sync_from_file()
     agents = {
         username: api.accounts.create_agent(username, name, role, PASSWORD).id
