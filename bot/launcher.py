@@ -29,7 +29,14 @@ MODELS_DIR = PROJECT_ROOT / "models"
 MODEL_FILE = MODELS_DIR / "assistant.tar.gz"
 FINGERPRINT_FILE = MODELS_DIR / "assistant.fingerprint"
 DEFAULT_ACTION_PORT = 5055
-TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu")
+TRAINING_INPUTS = (
+    "config.yml",
+    "domain.yml",
+    "data",
+    "bot/nlu",
+    "bot/sentiment",
+    "config/sentiment",
+)
 """Files whose content decides the trained model; anything else changing needs no retrain."""
 
 

@@ -32,9 +32,11 @@ def rasa(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
 
 
 def responses_used_outside_stories() -> set[str]:
-    """Responses that custom actions send or forms ask with: legitimately absent from stories."""
+    """Responses that custom actions send, forms ask with or the agent console's bridge sends
+    on hand-back: legitimately absent from stories."""
     domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
-    code = "\n".join(p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / "actions").glob("*.py"))
+    sources = [*(PROJECT_ROOT / "actions").glob("*.py"), PROJECT_ROOT / "bot/handoff/bridge.py"]
+    code = "\n".join(p.read_text(encoding="utf-8") for p in sources)
     used = set()
     for name in domain["responses"]:
         asked_by_form = name.startswith("utter_ask_")

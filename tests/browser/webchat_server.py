@@ -15,8 +15,10 @@ from pathlib import Path
 from subprocess import Popen
 
 import pytest
+import yaml
 
 from bot.demo import load_demo_data
+from bot.handoff.policy import DEFAULT_ESCALATION_POLICY_FILE, ESCALATION_POLICY_FILE_ENV
 from bot.launcher import start_servers, stop_servers
 from bot.store.db import make_engine, make_session_factory, upgrade_database
 
@@ -44,6 +46,15 @@ class _Shared:
 _shared = _Shared()
 
 
+def always_open_policy(workdir: Path) -> Path:
+    """The project's escalation policy with business hours around the clock."""
+    policy = yaml.safe_load(DEFAULT_ESCALATION_POLICY_FILE.read_text(encoding="utf-8"))
+    policy["business_hours"]["always_open"] = True
+    path = workdir / "escalation_policy.yml"
+    path.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 def _start(model: Path, workdir: Path) -> tuple[WebChatServer, list[Popen]]:
     db_url = f"sqlite:///{workdir / 'assistant.db'}"
     upgrade_database(db_url)
@@ -60,6 +71,8 @@ def _start(model: Path, workdir: Path) -> tuple[WebChatServer, list[Popen]]:
         extra_env={
             "ASSISTANT_DATABASE_URL": db_url,
             "ASSISTANT_UPLOAD_DIR": str(server.upload_dir),
+            # Agents can take chats whenever the tests run, not only in business hours.
+            ESCALATION_POLICY_FILE_ENV: str(always_open_policy(workdir)),
         },
         log_dir=server.log_dir,
         tracker_db=workdir / "tracker.db",

@@ -259,8 +259,10 @@ def wechat_assistant(
 ) -> Iterator[WeChatAssistant]:
     """Start the real servers with WECHAT_* pointing at a fresh :class:`FakeWeChatApi`."""
     from bot.demo import load_demo_data
+    from bot.handoff.policy import ESCALATION_POLICY_FILE_ENV
     from bot.launcher import start_servers, stop_servers
     from bot.store.db import make_engine, make_session_factory, upgrade_database
+    from tests.browser.webchat_server import always_open_policy
 
     database = f"sqlite:///{workdir / 'assistant.db'}"
     upgrade_database(database)
@@ -277,6 +279,7 @@ def wechat_assistant(
             "WECHAT_API_BASE": api.url,
             "WECHAT_PASSIVE_REPLY_SECONDS": str(passive_reply_seconds),
             "NO_PROXY": "127.0.0.1,localhost",
+            ESCALATION_POLICY_FILE_ENV: str(always_open_policy(workdir)),
         }
         processes = start_servers(
             RASA_PORT,
