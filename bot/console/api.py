@@ -225,13 +225,9 @@ class ConsoleApi:
         if agent is None:
             raise ApiError(401, "login_failed")
         token, csrf_token = self.accounts.open_session(agent.id)
+        viewer = Viewer(agent.id, agent.username, agent.display_name, agent.role, csrf_token)
         return LoginResult(
-            agent={
-                "id": agent.id,
-                "username": agent.username,
-                "display_name": agent.display_name,
-                "role": agent.role,
-            },
+            agent=viewer.public(),
             token=token,
             csrf_token=csrf_token,
             max_age_seconds=int(self.policy.console.session_hours * 3600),

@@ -67,6 +67,7 @@ def test_agent_takes_a_chat_from_queue_to_close(
     expect(page.get_by_test_id("summary")).to_contain_text("SO20261105003")
     expect(page.get_by_test_id("sentiment-point")).to_have_count(2)
     expect(page.get_by_test_id("reply-box")).to_be_disabled()
+    expect(page.get_by_test_id("compensation-hint")).to_contain_text("500")
 
     page.get_by_test_id("claim-button").click()
     expect(page.get_by_test_id("reply-box")).to_be_enabled()

@@ -92,6 +92,8 @@
     $("reply-box").placeholder = label("reply_placeholder");
     $("canned-search").placeholder = label("canned_search");
     $("canned-admin-search").placeholder = label("canned_search");
+    $("compensation-hint").textContent = label("compensation_hint",
+      { limit: state.texts.compensation_limit });
   }
 
   function showLogin(message) {
