@@ -4,7 +4,8 @@ Three layers: the lexicon rules (``bot.sentiment.lexicon``) read negation, degre
 threats, safety risks, repeated failure, emoji and question form; a review-polarity model
 trained on public product-review sentences; and two small regressions trained on our own
 labelled messages (``config/sentiment/train.yml``) that weigh all of it into a 3-way label
-and an escalation probability.  Threats, safety risks, profanity and a request for a person
+and an escalation probability.  In long, non-sarcastic Chinese text (review-like) the review
+model also weighs directly into which way a polar label leans.  Threats, safety risks, profanity and a request for a person
 escalate whatever the regression says (``config/sentiment/settings.yml``).
 """
 
@@ -14,6 +15,7 @@ import hashlib
 import logging
 import math
 import pickle
+import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -24,14 +26,17 @@ import yaml
 
 from bot.nlu.text import normalise_text
 from bot.sentiment.data import LABELS, TRAIN_FILE, load_labelled, review_corpus
-from bot.sentiment.lexicon import LEXICON_FILE, Lexicon
+from bot.sentiment.lexicon import LEXICON_FILE, Cues, Lexicon
 from bot.sentiment.model import NgramLinearModel, dense_features, fit_linear
 from bot.settings import PROJECT_ROOT
 
 SETTINGS_FILE = PROJECT_ROOT / "config" / "sentiment" / "settings.yml"
 CACHE_DIR = PROJECT_ROOT / "var" / "sentiment"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bump when the saved model's layout or the feature code changes."""
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+"""Chinese characters: the review model was trained on Chinese text, so only they count."""
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +122,7 @@ class SentimentAnalyzer:
                 max_n=int(review_settings.get("max_ngram", 3)),
                 C=float(review_settings.get("C", 3.0)),
                 min_df=int(review_settings.get("min_df", 2)),
+                nb_weighting=bool(review_settings.get("nb_weighting", False)),
             )
         messages = load_labelled(train_file)
         texts = [normalise_text(m.text, keep_emoji=True) for m in messages]
@@ -182,6 +188,8 @@ class SentimentAnalyzer:
         if label != "neutral" and max(negative, positive) - neutral < margin:
             label = "neutral"
         score = max(-1.0, min(1.0, positive - negative))
+        if self._reads_as_review(folded, cues):
+            label, score = self._review_direction(label, review, (negative, neutral, positive))
         reasons = cues.reasons()
         escalation_logit = float(self._escalation.logits(folded, dense)[0])
         escalation_probability = 1 / (1 + math.exp(-escalation_logit))
@@ -192,6 +200,35 @@ class SentimentAnalyzer:
         if escalate and not reasons:
             reasons = ["strong_negative"]
         return Sentiment(label, round(score, 3), escalate, reasons)
+
+    def _reads_as_review(self, folded: str, cues: Cues) -> bool:
+        """Enough Chinese to be descriptive, and not sarcastic (praise words meaning the opposite).
+
+        Such text may be a product review, where the review model (trained on thousands of
+        public review sentences) knows much more about which way it leans than the chat
+        regressions trained on a few hundred of our own messages.
+        """
+        minimum = int(self.settings.get("review_model", {}).get("direction_min_chars", 0))
+        if self._review is None or not minimum or cues.sarcasm:
+            return False
+        return len(_HAN.findall(folded)) >= minimum
+
+    def _review_direction(
+        self, label: str, review_logit: float, probabilities: tuple[float, float, float]
+    ) -> tuple[str, float]:
+        """Keep the chat layer's polar-vs-neutral call; weigh the review model into the direction.
+
+        The direction is the chat layer's positive-vs-negative log-odds plus the review
+        model's log-odds times ``review_model.direction_weight``.
+        """
+        negative, neutral, positive = probabilities
+        weight = float(self.settings.get("review_model", {}).get("direction_weight", 1.0))
+        tiny = 1e-9
+        leaning = math.log((positive + tiny) / (negative + tiny)) + weight * review_logit
+        if label != "neutral":
+            label = "positive" if leaning > 0 else "negative"
+        score = math.tanh(leaning / 2) * (1 - neutral)
+        return label, max(-1.0, min(1.0, score))
 
 
 @lru_cache(maxsize=1)

@@ -49,6 +49,8 @@ def test_negation_turns_praise_into_complaint(analyzer: SentimentAnalyzer) -> No
         ("说了多少遍了", "repeated_failure"),
         ("呵呵 真是谢谢你们了", "sarcasm"),
         ("转人工", "request_person"),
+        ("找你们主管", "request_person"),
+        ("叫主管来", "request_person"),
         ("妈的 又坏了", "profanity"),
     ],
 )
@@ -65,6 +67,7 @@ def test_sarcastic_praise_is_negative(analyzer: SentimentAnalyzer) -> None:
 
 def test_words_inside_other_words_are_not_cues(analyzer: SentimentAnalyzer) -> None:
     assert "profanity" not in analyzer.analyse("买给爸妈的 他们很满意").reasons
+    assert "request_person" not in analyzer.analyse("主管部门是哪个").reasons
     assert "safety" not in analyzer.analyse("燃气灶打不着火 怎么办").reasons
 
 
@@ -111,3 +114,36 @@ def test_saved_analyser_loads_and_agrees(analyzer: SentimentAnalyzer, tmp_path) 
     loaded = SentimentAnalyzer.load(path)
     for text in ("第三次坏了", "谢谢", "故障怎么排查?"):
         assert loaded.analyse(text) == analyzer.analyse(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["退款一般几个工作日到", "换货一般要几天", "后天上午都在家", "周五全天家里有人"]
+)
+def test_calm_practical_statements_are_neutral(analyzer: SentimentAnalyzer, text: str) -> None:
+    result = analyzer.analyse(text)
+    assert result.label == "neutral" and not result.escalate, result
+
+
+@pytest.mark.parametrize(
+    "text, positive",
+    [
+        ("屏幕显示细腻，键盘手感扎实，散热做得也到位，用了一个月没出过毛病", True),
+        ("房间隔音很差，半夜走廊里说话的声音听得一清二楚，早餐品种也少", False),
+    ],
+)
+def test_long_review_text_leans_the_right_way(
+    analyzer: SentimentAnalyzer, text: str, positive: bool
+) -> None:
+    result = analyzer.analyse(text)
+    assert (result.score > 0) == positive, result
+
+
+def test_review_model_steers_only_long_text_that_is_not_sarcastic(
+    analyzer: SentimentAnalyzer,
+) -> None:
+    lexicon = analyzer.lexicon
+    long_review = "屏幕显示细腻，键盘手感扎实，散热做得也到位"
+    assert analyzer._reads_as_review(long_review, lexicon.read(long_review))
+    assert not analyzer._reads_as_review("还行吧", lexicon.read("还行吧"))
+    sarcastic = "好棒啊 又坏了 真是谢谢你们了 服务真是一流"
+    assert not analyzer._reads_as_review(sarcastic, lexicon.read(sarcastic))

