@@ -292,7 +292,15 @@ class EscalationPolicy(_StrictModel):
 
     def _sentiment_escalate(self, turns: Sequence[TurnSignal]) -> EscalationDecision | None:
         last = turns[-1]
-        if not (self.triggers.sentiment_escalate.enabled and last.sentiment_escalate):
+        if not last.sentiment_escalate:
+            return None
+        if set(last.sentiment_reasons) == {"request_person"}:
+            # Calmly asking for a person ("找你们主管") is the request_human trigger, even when
+            # the intent model heard something else.
+            if not self.triggers.request_human.enabled:
+                return None
+            return self._decision("request_human", last.sentiment_reasons)
+        if not self.triggers.sentiment_escalate.enabled:
             return None
         return self._decision("sentiment_escalate", last.sentiment_reasons)
 

@@ -4,6 +4,7 @@ driven the way WeChat drives a webhook, answering passively within the deadline.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import requests
 from bot.channels.wechat import WeChatTexts
 from bot.channels.wechat_api import build_xml
 from tests.channels.fake_wechat import WeChatAssistant, wechat_assistant
+from tests.e2e.console_client import Console
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
@@ -131,3 +133,27 @@ def test_refusals_leave_rasa_untouched(assistant: WeChatAssistant) -> None:
     assert assistant.user_texts(openid) == []
     reply = client.reply(client.text("o_e2e_after_0001", "你好"))  # still serving
     assert reply is not None and "售后小助手" in reply["Content"]
+
+
+def test_an_agent_reply_reaches_a_wechat_customer_through_the_service_api(
+    assistant: WeChatAssistant,
+) -> None:
+    agent = Console(assistant.url, "agent1")  # online before the customer asks
+    try:
+        client = assistant.client()
+        openid = "o_e2e_handoff_01"
+        reply = client.reply(client.text(openid, "转人工"))
+        assert reply is not None and "人工客服" in reply["Content"]
+        chat = agent.chat_of(openid)
+        assert chat["channel"] == "wechat"
+        assert agent.post(f"/console/api/chats/{chat['id']}/claim").status_code == 200
+        before = len(assistant.api.messages)
+        sent = time.monotonic()
+        answer = agent.post(f"/console/api/chats/{chat['id']}/messages", {"text": "您好，我来帮您"})
+        assert answer.status_code == 201, answer.text
+        (message,) = assistant.api.wait_for_messages(before + 1, timeout=5)[before:]
+        assert time.monotonic() - sent < 1.0
+        assert message["touser"] == openid
+        assert message["text"]["content"] == "您好，我来帮您"
+    finally:
+        agent.close()

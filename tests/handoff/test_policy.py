@@ -83,6 +83,28 @@ def test_asking_for_a_person_escalates(policy: EscalationPolicy) -> None:
     )
 
 
+def test_a_calm_request_for_a_person_flagged_by_sentiment_counts_as_asking_for_one(
+    policy: EscalationPolicy,
+) -> None:
+    asked = TurnSignal(
+        intent="inform",
+        sentiment_label="neutral",
+        sentiment_escalate=True,
+        sentiment_reasons=("request_person",),
+    )
+    decision = policy.decide([asked], None, False)
+    assert decision is not None
+    assert (decision.trigger, decision.severity) == ("request_human", 2)
+    angry = TurnSignal(
+        intent="request_human",
+        sentiment_label="negative",
+        sentiment_escalate=True,
+        sentiment_reasons=("request_person", "anger"),
+    )
+    decision = policy.decide([angry], None, False)
+    assert decision is not None and decision.trigger == "sentiment_escalate"
+
+
 def test_two_fallbacks_in_a_row_escalate(policy: EscalationPolicy) -> None:
     assert policy.decide([calm(), fallback()], None, False) is None
     decision = policy.decide([fallback(), fallback()], None, False)
