@@ -27,9 +27,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.demo import load_demo_data  # noqa: E402
+from bot.demo import create_demo_database  # noqa: E402
 from bot.launcher import ensure_model, start_servers, stop_servers  # noqa: E402
-from bot.store.db import make_engine, make_session_factory, upgrade_database  # noqa: E402
 
 ORDERS = [
     ("SO20261101001", "13800138000"),
@@ -116,8 +115,7 @@ def main() -> None:
         model = args.model or ensure_model()
         workdir = Path(tempfile.mkdtemp(prefix="bench-"))
         db_url = f"sqlite:///{workdir / 'bench.db'}"
-        upgrade_database(db_url)
-        load_demo_data(make_session_factory(make_engine(db_url)))
+        create_demo_database(db_url)
         processes = start_servers(
             5205,
             5255,

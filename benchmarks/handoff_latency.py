@@ -23,10 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.demo import load_demo_data  # noqa: E402
+from bot.demo import create_demo_database  # noqa: E402
 from bot.handoff.policy import ESCALATION_POLICY_FILE_ENV  # noqa: E402
 from bot.launcher import ensure_model, start_servers, stop_servers  # noqa: E402
-from bot.store.db import make_engine, make_session_factory, upgrade_database  # noqa: E402
 from tests.browser.webchat_server import always_open_policy  # noqa: E402
 from tests.channels.test_webchat_socketio import SocketChat  # noqa: E402
 from tests.e2e.console_client import Console  # noqa: E402
@@ -133,10 +132,7 @@ def main() -> None:
     model = args.model or ensure_model()
     workdir = Path(tempfile.mkdtemp(prefix="handoff-bench-"))
     db_url = f"sqlite:///{workdir / 'assistant.db'}"
-    upgrade_database(db_url)
-    engine = make_engine(db_url)
-    load_demo_data(make_session_factory(engine))
-    engine.dispose()
+    create_demo_database(db_url)
     processes = start_servers(
         RASA_PORT,
         ACTION_PORT,

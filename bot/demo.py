@@ -363,3 +363,15 @@ def _add_tickets(
             raise DemoDataError(f"{path}: {demo_ticket.ticket_no}: {error}") from error
     session.flush()
     return len(missing)
+
+
+def create_demo_database(url: str) -> None:
+    """Migrate the database at ``url`` and load the demo data into it (tests, benchmarks)."""
+    from bot.store.db import make_engine, make_session_factory, upgrade_database
+
+    upgrade_database(url)
+    engine = make_engine(url)
+    try:
+        load_demo_data(make_session_factory(engine))
+    finally:
+        engine.dispose()

@@ -15,10 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, Extra, Field, ValidationError, root_validator, validator
 
 from bot import settings
+from bot.config_file import read_config_file
 from bot.store.models import (
     DELIVERY_STATUSES,
     HIGHEST_PRIORITY,
@@ -302,18 +302,7 @@ class ServicePolicy(_StrictModel):
 
 
 def _read_policy(path: Path) -> ServicePolicy:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise PolicyError(f"cannot read service policy {path}: {error}") from error
-    except yaml.YAMLError as error:
-        raise PolicyError(f"service policy {path} is not valid YAML: {error}") from error
-    if not isinstance(raw, dict):
-        raise PolicyError(f"service policy {path} must be a YAML mapping")
-    try:
-        return ServicePolicy.parse_obj(raw)
-    except ValidationError as error:
-        raise PolicyError(f"invalid service policy {path}:\n{error}") from error
+    return read_config_file(path, ServicePolicy, "service policy", PolicyError)
 
 
 @lru_cache(maxsize=4)

@@ -16,10 +16,10 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, Extra, Field, ValidationError, root_validator, validator
+from pydantic import BaseModel, Extra, Field, root_validator, validator
 
 # One validation helper for both policy files, so their errors read alike.
+from bot.config_file import read_config_file
 from bot.policy import _require_keys
 from bot.settings import PROJECT_ROOT
 from bot.store.models import TIERS
@@ -355,20 +355,7 @@ def escalation_policy_file() -> Path:
 
 def read_escalation_policy(path: Path) -> EscalationPolicy:
     """Parse and validate one file; errors name the file and the field path."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise EscalationPolicyError(f"cannot read escalation policy {path}: {error}") from error
-    except yaml.YAMLError as error:
-        raise EscalationPolicyError(
-            f"escalation policy {path} is not valid YAML: {error}"
-        ) from error
-    if not isinstance(raw, dict):
-        raise EscalationPolicyError(f"escalation policy {path} must be a YAML mapping")
-    try:
-        return EscalationPolicy.parse_obj(raw)
-    except ValidationError as error:
-        raise EscalationPolicyError(f"invalid escalation policy {path}:\n{error}") from error
+    return read_config_file(path, EscalationPolicy, "escalation policy", EscalationPolicyError)
 
 
 @lru_cache(maxsize=4)

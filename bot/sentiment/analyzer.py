@@ -5,8 +5,9 @@ threats, safety risks, repeated failure, emoji and question form; a review-polar
 trained on public product-review sentences; and two small regressions trained on our own
 labelled messages (``config/sentiment/train.yml``) that weigh all of it into a 3-way label
 and an escalation probability.  In long, non-sarcastic Chinese text (review-like) the review
-model also weighs directly into which way a polar label leans.  Threats, safety risks, profanity and a request for a person
-escalate whatever the regression says (``config/sentiment/settings.yml``).
+model also weighs directly into which way a polar label leans.  Threats, safety risks,
+profanity and a request for a person escalate whatever the regression says
+(``config/sentiment/settings.yml``).
 """
 
 from __future__ import annotations

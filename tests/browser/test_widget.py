@@ -212,9 +212,7 @@ def test_on_a_phone_the_panel_fills_the_screen(phone: Page, webchat, screenshot)
     assert any("售后小助手" in reply for reply in widget.say("你好"))
     composer = phone.locator(".shc-composer").bounding_box()
     assert composer and composer["y"] + composer["height"] <= 667
-    no_overflow = phone.evaluate(
-        "document.querySelector('.shc-panel').scrollWidth <= 375"
-    )
+    no_overflow = phone.evaluate("document.querySelector('.shc-panel').scrollWidth <= 375")
     assert no_overflow
     screenshot(phone, "phone-open")
     phone.tap(".shc-minimise")

@@ -17,10 +17,9 @@ from subprocess import Popen
 import pytest
 import yaml
 
-from bot.demo import load_demo_data
+from bot.demo import create_demo_database
 from bot.handoff.policy import DEFAULT_ESCALATION_POLICY_FILE, ESCALATION_POLICY_FILE_ENV
 from bot.launcher import start_servers, stop_servers
-from bot.store.db import make_engine, make_session_factory, upgrade_database
 
 RASA_PORT, ACTION_PORT = 5505, 5555
 
@@ -57,10 +56,7 @@ def always_open_policy(workdir: Path) -> Path:
 
 def _start(model: Path, workdir: Path) -> tuple[WebChatServer, list[Popen]]:
     db_url = f"sqlite:///{workdir / 'assistant.db'}"
-    upgrade_database(db_url)
-    engine = make_engine(db_url)
-    load_demo_data(make_session_factory(engine))
-    engine.dispose()
+    create_demo_database(db_url)
     server = WebChatServer(
         f"http://127.0.0.1:{RASA_PORT}", db_url, workdir / "uploads", workdir / "logs"
     )

@@ -258,17 +258,13 @@ def wechat_assistant(
     model: Path, workdir: Path, passive_reply_seconds: float = 4.0
 ) -> Iterator[WeChatAssistant]:
     """Start the real servers with WECHAT_* pointing at a fresh :class:`FakeWeChatApi`."""
-    from bot.demo import load_demo_data
+    from bot.demo import create_demo_database
     from bot.handoff.policy import ESCALATION_POLICY_FILE_ENV
     from bot.launcher import start_servers, stop_servers
-    from bot.store.db import make_engine, make_session_factory, upgrade_database
     from tests.browser.webchat_server import always_open_policy
 
     database = f"sqlite:///{workdir / 'assistant.db'}"
-    upgrade_database(database)
-    engine = make_engine(database)
-    load_demo_data(make_session_factory(engine))
-    engine.dispose()
+    create_demo_database(database)
     with fake_wechat_api() as api:
         env = {
             "ASSISTANT_DATABASE_URL": database,

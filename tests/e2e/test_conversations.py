@@ -12,9 +12,8 @@ import pytest
 import requests
 from sqlalchemy import create_engine, func, select
 
-from bot.demo import load_demo_data
+from bot.demo import create_demo_database
 from bot.launcher import start_servers, stop_servers
-from bot.store.db import make_engine, make_session_factory, upgrade_database
 from bot.store.models import Ticket
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -54,10 +53,7 @@ def assistant(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     workdir = tmp_path_factory.mktemp("e2e")
     db_file = workdir / "assistant.db"
     url = f"sqlite:///{db_file}"
-    upgrade_database(url)
-    engine = make_engine(url)
-    load_demo_data(make_session_factory(engine))
-    engine.dispose()
+    create_demo_database(url)
     processes = start_servers(
         RASA_PORT,
         ACTION_PORT,
