@@ -1,0 +1,27 @@
+"""Reading one validated YAML configuration file, with errors that name the file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def read_config_file(path: Path, model: type[Model], what: str, error: type[Exception]) -> Model:
+    """Parse ``path`` as a YAML mapping into ``model``; any problem raises ``error``."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise error(f"{what} {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise error(f"{what} {path} must be a YAML mapping")
+    try:
+        return model.parse_obj(raw)
+    except ValidationError as exc:
+        raise error(f"invalid {what} {path}:\n{exc}") from exc
