@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-import yaml
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
@@ -12,17 +9,11 @@ from rasa_sdk.types import DomainDict
 
 from actions.knowledge import ActionAnswerQuestion
 from actions.tickets import clear_request_slots
+from bot.config_file import intent_labels
 from bot.kb.service import looks_like_question
-from bot.settings import PROJECT_ROOT
 
-INTENT_LABELS_FILE = PROJECT_ROOT / "config" / "intent_labels.yml"
 CLARIFY_CHOICES = 2
 ACTION_LISTEN = "action_listen"
-
-
-@lru_cache(maxsize=1)
-def intent_labels() -> dict[str, str]:
-    return yaml.safe_load(INTENT_LABELS_FILE.read_text(encoding="utf-8")) or {}
 
 
 def missed_just_before(tracker: Tracker) -> bool:

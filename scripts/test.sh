@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 # The web chat browser tests drive Debian's Chromium (no Playwright browser download); the
 # CJK font keeps their screenshots in artifacts/screenshots/ readable.
-command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei)
+if ! command -v chromium >/dev/null || [ ! -d /usr/share/fonts/truetype/wqy ]; then
+  apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei
+fi
 export RASA_TELEMETRY_ENABLED=false PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export TF_CPP_MIN_LOG_LEVEL=2
 .venv/bin/ruff check .

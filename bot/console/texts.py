@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from bot.config_file import intent_labels
 from bot.policy import ServicePolicy
 from bot.settings import PROJECT_ROOT
 
@@ -76,7 +77,9 @@ def learned_paragraph(learned: dict[str, Any], path: Path = TEXTS_FILE) -> str:
     parts: list[str] = []
     intents = [intent for intent in learned.get("intents") or [] if intent]
     if intents:
-        parts.append(texts["intents"].format(intents=separator.join(intents)))
+        labels = intent_labels()
+        named = [labels.get(intent, intent) for intent in intents]
+        parts.append(texts["intents"].format(intents=separator.join(named)))
     facts: dict[str, Any] = {}
     facts.update(learned.get("entities") or {})
     facts.update(learned.get("slots") or {})

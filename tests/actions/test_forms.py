@@ -9,6 +9,7 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.forms import MAX_IDENTITY_FAILURES, VALIDATIONS
+from actions.handoff import ValidateCsatForm
 from tests.actions.conftest import make_tracker, responses
 
 ORDER, PHONE, OTHER_PHONE = "SO20261101001", "13800138000", "13900139000"
@@ -19,7 +20,7 @@ def validation(form: str):
 
 
 def test_every_form_in_the_domain_has_a_validation_action(domain) -> None:
-    names = {cls().name() for cls in VALIDATIONS}
+    names = {cls().name() for cls in (*VALIDATIONS, ValidateCsatForm)}
     assert names == {f"validate_{form}" for form in domain["forms"]}
 
 

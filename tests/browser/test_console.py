@@ -32,15 +32,16 @@ def agent_page(browser, page_errors):
 
 
 def test_customer_escalates_agent_claims_replies_and_hands_back(
-    page: Page, agent_page: Page, webchat: WebChatServer, screenshot
+    page: Page, agent_page: Page, webchat: WebChatServer, screenshot, page_errors
 ) -> None:
+    page_errors.allow("401 (Unauthorized)")  # the console asks who is logged in before login
     log_in(agent_page, webchat, "agent1")
     expect(agent_page.locator("[data-testid=me]")).to_be_visible(timeout=15_000)
     widget = Widget(page, webchat).load().open()
     queued = widget.say("转人工")
     assert any("人工客服" in text for text in queued)
 
-    item = agent_page.locator("[data-testid=queue-item][data-status=waiting]").first
+    item = agent_page.locator("[data-testid=queue-item]", has_text=widget.session_id())
     expect(item).to_be_visible(timeout=10_000)
     item.click()
     agent_page.click("[data-testid=claim-button]")
@@ -71,13 +72,17 @@ def test_customer_escalates_agent_claims_replies_and_hands_back(
     screenshot(agent_page, "console-chat")
     screenshot(page, "widget-agent-reply")
 
+    agent_page.once("dialog", lambda dialog: dialog.accept())  # "hand back to the bot?"
     agent_page.click("[data-testid=handback-button]")
     back = widget.wait_for_replies(before + 1)
     assert any("小助手" in text for text in back)
     assert any("订单号" in text for text in widget.say("我要退货"))
 
 
-def test_wrong_password_is_refused_in_the_page(agent_page: Page, webchat: WebChatServer) -> None:
+def test_wrong_password_is_refused_in_the_page(
+    agent_page: Page, webchat: WebChatServer, page_errors
+) -> None:
+    page_errors.allow("401 (Unauthorized)")
     log_in(agent_page, webchat, "agent1", "wrong-password")
     expect(agent_page.locator("[data-testid=login-error]")).to_be_visible(timeout=10_000)
     expect(agent_page.locator("[data-testid=me]")).to_be_hidden()

@@ -311,7 +311,7 @@ def test_chat_view_shows_transcript_customer_summary_and_sentiment(console: Cons
     assert {order["order_no"] for order in customer["orders"]} >= {"SO20261101001"}
     assert all(isinstance(item, str) for order in customer["orders"] for item in order["items"])
     summary = view["summary"]
-    assert "report_fault" in summary and "SO20261101001" in summary
+    assert "报修" in summary and "SO20261101001" in summary
     assert "repair_form" in summary and "滚筒洗衣机" in summary
     assert view["can_reply"] is False
     amy.post(f"chats/{handoff_id}/claim")

@@ -39,7 +39,9 @@ def test_learned_summary_is_one_paragraph_in_the_order_things_were_learned() -> 
         }
     )
     assert "\n" not in paragraph
-    assert paragraph.index("report_fault") < paragraph.index("request_human")
+    # Intents are named as customers would say them (config/intent_labels.yml), in order.
+    assert paragraph.index("报修") < paragraph.index("转人工客服")
+    assert "report_fault" not in paragraph
     assert "product=滚筒洗衣机" in paragraph and "product=洗衣机" not in paragraph
     assert "time_slots=上午/下午" in paragraph and "repair_form" in paragraph
     empty = {"intents": [], "entities": {}, "active_form": None, "slots": {}}

@@ -61,7 +61,10 @@ class Console:
                 return chat
         raise AssertionError(f"{sender_id} is not in the queue")
 
-    def next_message(self, sender_id: str, timeout: float = 10) -> tuple[float, dict]:
+    def next_message(
+        self, sender_id: str, text: str | None = None, timeout: float = 10
+    ) -> tuple[float, dict]:
+        """When the console heard of the sender's next message (with ``text``, if given)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -69,7 +72,8 @@ class Console:
             except queue.Empty:
                 break
             if kind == "message" and data.get("sender_id") == sender_id:
-                return at, data["entry"]
+                if text is None or data["entry"].get("text") == text:
+                    return at, data["entry"]
         raise AssertionError("no live message reached the console")
 
     def close(self) -> None:

@@ -76,7 +76,7 @@ def test_a_chat_is_taken_over_answered_live_and_handed_back(
     customer.client.emit(
         "user_uttered", {"message": "在吗 等好久了", "session_id": customer.session_id}
     )
-    arrived, entry = agent.next_message(customer.session_id)
+    arrived, entry = agent.next_message(customer.session_id, "在吗 等好久了")
     assert entry["type"] == "user" and entry["text"] == "在吗 等好久了"
     assert arrived - sent < DELIVERY_SECONDS
     assert customer.replies(first_timeout=2) == []
