@@ -112,7 +112,7 @@ def measure(url: str, chats: int) -> None:
             "user_uttered", {"message": "好的 谢谢", "session_id": customer.session_id}
         )
         try:
-            arrived, _ = agent.next_message(customer.session_id, timeout=10)
+            arrived, _ = agent.next_message(customer.session_id, "好的 谢谢", timeout=10)
         except AssertionError:
             continue
         to_console.append(arrived - sent)
