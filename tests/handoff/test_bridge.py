@@ -95,18 +95,18 @@ def test_saved_turns_are_published_to_console_subscribers(tmp_path: Path) -> Non
         subscription = hub().subscribe()
         try:
             first = DialogueStateTracker.from_events("c1", EVENTS[:2], DOMAIN.slots)
-            await store.save(first)  # a new conversation: stored the stock way
+            await store.save(first)  # a new conversation
             tracker = await store.retrieve("c1")
             assert tracker is not None
             for event in EVENTS[2:6]:
                 tracker.update(event)
-            await store.save(tracker)
-            return [await asyncio.wait_for(subscription.queue.get(), 1.0)]
+            await store.save(tracker)  # the next turn: only its new events are published
+            return [await asyncio.wait_for(subscription.queue.get(), 1.0) for _ in range(2)]
         finally:
             subscription.close()
 
-    (event,) = asyncio.run(scenario())
-    assert event.kind == "message"
-    assert event.data["sender_id"] == "c1"
-    assert event.data["entry"]["type"] == "bot"
-    assert event.data["entry"]["text"] == "请提供订单号"
+    customer, bot = asyncio.run(scenario())
+    assert {customer.kind, bot.kind} == {"message"}
+    assert {customer.data["sender_id"], bot.data["sender_id"]} == {"c1"}
+    assert (customer.data["entry"]["type"], customer.data["entry"]["text"]) == ("user", "我要退货")
+    assert (bot.data["entry"]["type"], bot.data["entry"]["text"]) == ("bot", "请提供订单号")
