@@ -21,12 +21,13 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
 from actions.tickets import channel_of, verified_customer
-from bot.handoff.csat import CsatService
+from bot.handoff.csat import CsatError, CsatService, parse_score
 from bot.handoff.policy import load_escalation_policy
 from bot.handoff.service import HandoffService
 from bot.services.desk import ServiceUnavailable, default_desk, format_time
 from bot.settings import PROJECT_ROOT
 from bot.store.db import session_factory
+from bot.store.models import CSAT_MAX_SCORE
 
 CSAT_WORDS_FILE = PROJECT_ROOT / "config" / "csat_words.yml"
 # Which form takes the customer's request down when nobody can take the chat.
@@ -55,11 +56,13 @@ def parse_csat_score(value: Any) -> int | None:
         return None
     stars = text.count("★") + text.count("⭐")
     if stars:
-        return min(stars, 5)
+        return min(stars, CSAT_MAX_SCORE)
     digits = re.findall(r"\d+", text)
     if digits:
-        score = int(digits[0])
-        return score if 1 <= score <= 5 else None
+        try:
+            return parse_score(digits[0])
+        except CsatError:
+            return None
     for word, score in csat_words():
         if word in text:
             return score

@@ -301,13 +301,9 @@ class ServicePolicy(_StrictModel):
         return self.texts.next_steps[key]
 
 
-def _read_policy(path: Path) -> ServicePolicy:
-    return read_config_file(path, ServicePolicy, "service policy", PolicyError)
-
-
 @lru_cache(maxsize=4)
 def _cached_policy(path: Path) -> ServicePolicy:
-    return _read_policy(path)
+    return read_config_file(path, ServicePolicy, "service policy", PolicyError)
 
 
 def load_policy(path: str | Path | None = None) -> ServicePolicy:
