@@ -12,6 +12,9 @@ matched in two stages:
    notably *coverage*: which of the query's words (jieba) occur in the article, weighted by
    IDF, words unknown to the whole knowledge base counting as missing.  That is what tells a
    paraphrase from a near-miss that only shares the product word ("洗衣机能洗羽绒服吗").
+   Three more describe the competition and the query itself: a naive-Bayes posterior over the
+   candidates (which article the query's terms point to), the lead in retrieval score over the
+   best rival, and how closely the query resembles a known unanswered question.
 
 A sign-constrained logistic regression (``bot.kb.reranker``) turns the features into the
 probability that the article answers the query; it is the hit's score, and below the threshold
@@ -55,7 +58,7 @@ log = logging.getLogger(__name__)
 SYNONYMS_FILE = PROJECT_ROOT / "knowledge_base" / "synonyms.yml"
 UNANSWERABLE_FILE = PROJECT_ROOT / "knowledge_base" / "unanswerable.yml"
 INDEX_DIR = PROJECT_ROOT / "var" / "kb_index"
-INDEX_FORMAT = 4
+INDEX_FORMAT = 5
 
 DEFAULT_THRESHOLD = 0.25
 RUNNER_UP_FLOOR = 0.02
@@ -71,6 +74,8 @@ CANDIDATES = 30
 """Per retrieval signal, how many articles reach the reranker in a large knowledge base."""
 TRAIN_CANDIDATES = 10
 """Per training query, how many of the best-retrieved articles become labelled examples."""
+NB_ALPHA = 0.1
+"""Additive smoothing of the naive-Bayes term counts."""
 MAX_TRAIN_QUERIES = 800
 """Held-out sample questions used for training (bounds the build time of big KBs)."""
 
@@ -88,6 +93,9 @@ FEATURES: tuple[tuple[str, int], ...] = (
     ("uncovered_noun", -1),
     ("unknown_share", -1),
     ("query_words", 0),
+    ("likelihood", 1),
+    ("base_margin", 1),
+    ("near_miss", -1),
 )
 """Reranker inputs in column order, with the sign their weight is allowed to take."""
 
@@ -332,6 +340,8 @@ class _Query:
     grams: sp.csc_matrix
     """The query's TF-IDF vector over the known n-gram columns (a column vector), normalised
     with the unknown n-grams included so that unmatched text lowers every cosine."""
+    hashed_grams: sp.csr_matrix
+    """The same vector over every hashed n-gram column (a row), for query-to-query cosines."""
     words: list[str]
     nouns: np.ndarray
 
@@ -343,6 +353,10 @@ class _Signals:
     doc_cos: np.ndarray
     centroid_cos: np.ndarray
     bm25: np.ndarray
+    likelihood: np.ndarray
+    """Per article, the multinomial naive-Bayes posterior that the query's terms came from it."""
+    near_miss: float
+    """The query's best cosine to a known unanswered question."""
 
     @property
     def base(self) -> np.ndarray:
@@ -356,7 +370,7 @@ class _Index:
     query its article no longer contains verbatim) and used on the full index.
     """
 
-    def __init__(self, corpus: _Corpus, mask: np.ndarray) -> None:
+    def __init__(self, corpus: _Corpus, mask: np.ndarray, near_misses: Sequence[str] = ()) -> None:
         n = corpus.n_articles
         self.n_articles = n
         self.term_columns = corpus.term_columns
@@ -381,8 +395,16 @@ class _Index:
         length = np.asarray(tf.sum(axis=1)).ravel()
         norm = BM25_K1 * (1 - BM25_B + BM25_B * length / max(float(length.mean()), 1e-9))
         row_of = np.repeat(np.arange(n), np.diff(tf.indptr))
+        counts = tf.copy()
         tf.data = self.term_idf[tf.indices] * tf.data * (BM25_K1 + 1) / (tf.data + norm[row_of])
         self.bm25 = tf.tocsc()
+
+        # Multinomial naive-Bayes query likelihood over the same terms (field-weighted counts):
+        # log P(q|a) = Σ_t log(1 + n_at/α) − |q|·log(N_a + αV) + const, read by column too.
+        # Unlike BM25 it is a posterior over articles: "which article do these terms point to".
+        self.nb_norm = np.log(length + NB_ALPHA * tf.shape[1])
+        counts.data = np.log1p(counts.data / NB_ALPHA)
+        self.nb = counts.tocsc()
 
         # Character n-gram TF-IDF: whole articles, probe centroids, probes, sentences.
         article_grams = (pick @ corpus.grams).tocsr()
@@ -400,27 +422,43 @@ class _Index:
             shape=(n, len(probe_owner)),
         )
         self.centroids = _row_normalised((centroid @ self.probes).tocsr()).tocsc()
+        hashed = self._gram_vectors(list(near_misses))[1]
+        self.near_miss_columns = _Columns(hashed)
+        self.near_misses = self.near_miss_columns.compact(hashed)
+
+    def _gram_vectors(self, folded: list[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """Normalised TF-IDF rows, over the known n-gram columns and over the whole hashed
+        space.  N-grams no article contains get the largest IDF and count in the norm, so
+        they lower every cosine with an article but still match between two queries (what
+        sets a near-miss apart is often exactly the word no article uses)."""
+        if not folded:
+            return sp.csr_matrix((0, len(self.gram_idf))), sp.csr_matrix((0, _HASH_SPACE))
+        grams = _GRAMS.transform(folded).tocsr()
+        columns, known = self.gram_columns.lookup(grams.indices)
+        idf = np.where(known, self.gram_idf[columns], math.log(1.0 + self.n_articles) + 1)
+        grams.data = (1.0 + np.log(grams.data)) * idf
+        row_of = np.repeat(np.arange(len(folded)), np.diff(grams.indptr))
+        norms = np.sqrt(np.bincount(row_of, grams.data**2, minlength=len(folded)))
+        grams.data /= np.where(norms > 0, norms, 1.0)[row_of]
+        known_rows = sp.csr_matrix(
+            (grams.data[known], (row_of[known], columns[known])),
+            shape=(len(folded), len(self.gram_idf)),
+        )
+        return known_rows, grams
 
     # -- query side --------------------------------------------------------------------
 
     def query(self, folded: str) -> _Query:
         hashed_terms = np.unique(_TERMS.transform([folded]).indices)
         terms, known = self.term_columns.lookup(hashed_terms)
-        grams = _GRAMS.transform([folded]).tocsr()
-        columns, known_grams = self.gram_columns.lookup(grams.indices)
-        idf = np.where(known_grams, self.gram_idf[columns], math.log(1.0 + self.n_articles) + 1)
-        weights = (1.0 + np.log(grams.data)) * idf
-        norm = float(np.sqrt(weights @ weights)) or 1.0
-        vector = sp.csc_matrix(
-            (weights[known_grams] / norm, (columns[known_grams], np.zeros(known_grams.sum()))),
-            shape=(len(self.gram_idf), 1),
-        )
+        vector, hashed = self._gram_vectors([folded])
         words = TextFolder.words(folded)
         return _Query(
             folded,
             terms[known],
             int((~known).sum()),
-            vector,
+            vector.T.tocsc(),
+            hashed,
             list(words),
             np.fromiter(words.values(), dtype=bool, count=len(words)),
         )
@@ -435,7 +473,22 @@ class _Index:
             bm25 = np.asarray(self.bm25[:, q.terms].sum(axis=1)).ravel() / ceiling
         else:
             bm25 = np.zeros(self.n_articles)
-        return _Signals(np.asarray(doc_cos).ravel(), np.asarray(centroid_cos).ravel(), bm25)
+        nb = np.asarray(self.nb[:, q.terms].sum(axis=1)).ravel() - len(q.terms) * self.nb_norm
+        nb = np.exp(nb - nb.max())
+        near_miss = 0.0
+        if self.near_misses.shape[0]:
+            row = q.hashed_grams
+            columns, known = self.near_miss_columns.lookup(row.indices)
+            vector = np.zeros(self.near_misses.shape[1])
+            vector[columns[known]] = row.data[known]
+            near_miss = float((self.near_misses @ vector).max())
+        return _Signals(
+            np.asarray(doc_cos).ravel(),
+            np.asarray(centroid_cos).ravel(),
+            bm25,
+            nb / nb.sum(),
+            near_miss,
+        )
 
     def candidates(self, signals: _Signals) -> np.ndarray:
         n = self.n_articles
@@ -447,8 +500,12 @@ class _Index:
         return np.fromiter(sorted(picked), dtype=np.int64)
 
     def features(self, q: _Query, cands: np.ndarray, signals: _Signals) -> np.ndarray:
-        """One row of ``FEATURES`` per candidate.  ``bm25_relative`` compares with the best
-        candidate, so pass the set that actually competes."""
+        """One row of ``FEATURES`` per candidate.  ``bm25_relative``, ``likelihood`` (the
+        naive-Bayes posterior renormalised over the candidates) and ``base_margin`` (the lead
+        in retrieval score over the best *other* candidate, negative for all but the leader)
+        describe the competition between candidates, so pass the set that actually competes:
+        a training query whose article is left out then looks like a question no article
+        answers, with its mass spread over the rivals."""
         m = len(cands)
         out = np.zeros((m, len(FEATURES)))
         if not m:
@@ -462,6 +519,15 @@ class _Index:
         out[:, 5] = bm25 / max(float(bm25.max()), 1e-9)
         out[:, 6:12] = self._coverage(q, cands)
         out[:, 12] = math.log1p(len(q.words))
+        likelihood = signals.likelihood[cands]
+        out[:, 13] = likelihood / max(float(likelihood.sum()), 1e-300)
+        base = signals.base[cands]
+        order = np.argsort(-base)
+        rival = np.full(m, base[order[0]])
+        if m > 1:
+            rival[order[0]] = base[order[1]]
+        out[:, 14] = base - rival
+        out[:, 15] = signals.near_miss
         return out
 
     @staticmethod
@@ -578,10 +644,13 @@ def _training_examples(
     labels: list[np.ndarray] = []
     queries: list[np.ndarray] = []
     groups: list[np.ndarray] = []
+    last: list = [None, None]
 
     def add(index: _Index, text: str, group: int, owner: int = -1, drop: bool = False) -> None:
-        q = index.query(text)
-        signals = index.retrieval(q)
+        if last[0] is not index or last[1] != text:  # held-out questions are asked twice
+            q = index.query(text)
+            last[:] = [index, text, q, index.retrieval(q)]
+        q, signals = last[2], last[3]
         order = np.argsort(-signals.base, kind="stable")
         if drop:
             order = order[order != owner]
@@ -597,14 +666,17 @@ def _training_examples(
     for number, held in enumerate(held_out):
         mask = np.ones(len(corpus.texts), dtype=bool)
         mask[held] = False
-        index = _Index(corpus, mask)
+        # The fold's own near-miss queries are hidden from the near-miss probes, as its
+        # sample questions are from the index: "near_miss" must generalise, not recall.
+        asked = near_misses[number :: len(held_out)]
+        index = _Index(corpus, mask, [t for t in near_misses if t not in set(asked)])
         for segment in held:
             owner = int(corpus.owner[segment])
             add(index, corpus.texts[segment], 0, owner)
             add(index, corpus.texts[segment], 1, owner, drop=True)
         for text in none_queries[number :: len(held_out)]:
             add(index, text, 2)
-        for text in near_misses[number :: len(held_out)]:
+        for text in asked:
             add(index, text, 4)
         # Verbatim questions and titles are asked too; without them nothing tells the model
         # that an exact match is a sure hit (held-out questions never match exactly).
@@ -650,7 +722,11 @@ class KnowledgeBase:
         self._ids = {a.id: i for i, a in enumerate(self.articles)}
         corpus = _Corpus(self.articles, self.folder)
         self._reranker = _train_reranker(corpus, self.folder, unanswerable)
-        self._index = _Index(corpus, np.ones(len(corpus.texts), dtype=bool))
+        self._index = _Index(
+            corpus,
+            np.ones(len(corpus.texts), dtype=bool),
+            _folded_queries(self.folder, unanswerable),
+        )
         log.info(
             "knowledge base: %d articles indexed in %.1f s",
             len(self.articles),

@@ -1,0 +1,81 @@
+"""The reranker's competition and near-miss features, computed on a few real articles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bot.kb import search
+from bot.kb.articles import load_articles
+from bot.kb.search import FEATURES, TextFolder, load_synonyms
+
+ARTICLES = ("invoice", "return-shipping-fee", "warranty-period", "troubleshoot-washer-leak")
+NEAR_MISSES = ("发票抬头能写英文吗", "洗衣机能洗羽绒服吗")
+COLUMN = {name: i for i, (name, _) in enumerate(FEATURES)}
+
+
+@pytest.fixture(scope="module")
+def folder() -> TextFolder:
+    return TextFolder(load_synonyms())
+
+
+@pytest.fixture(scope="module")
+def corpus(folder: TextFolder) -> search._Corpus:
+    articles = {a.id: a for a in load_articles().articles}
+    return search._Corpus(tuple(articles[i] for i in ARTICLES), folder)
+
+
+def features(
+    corpus: search._Corpus, folder: TextFolder, query: str, near_misses: tuple[str, ...] = ()
+) -> np.ndarray:
+    index = search._Index(
+        corpus, np.ones(len(corpus.texts), dtype=bool), [folder.fold(t) for t in near_misses]
+    )
+    q = index.query(folder.fold(query))
+    return index.features(q, np.arange(len(ARTICLES)), index.retrieval(q))
+
+
+def test_likelihood_is_a_posterior_over_the_candidates_that_points_at_the_article(
+    corpus: search._Corpus, folder: TextFolder
+) -> None:
+    rows = features(corpus, folder, "发票抬头开错了怎么重开")
+    likelihood = rows[:, COLUMN["likelihood"]]
+    assert likelihood.sum() == pytest.approx(1.0)
+    assert int(np.argmax(likelihood)) == ARTICLES.index("invoice")
+    assert likelihood.max() > 0.9
+
+
+def test_base_margin_is_positive_only_for_the_retrieval_leader(
+    corpus: search._Corpus, folder: TextFolder
+) -> None:
+    rows = features(corpus, folder, "洗衣机底下漏水")
+    margin = rows[:, COLUMN["base_margin"]]
+    leader = ARTICLES.index("troubleshoot-washer-leak")
+    assert margin[leader] > 0
+    assert np.all(np.delete(margin, leader) < 0)
+    # Every rival trails the leader by exactly as much as the leader leads the runner-up.
+    assert -np.delete(margin, leader).max() == pytest.approx(margin[leader])
+
+
+def test_near_miss_measures_the_resemblance_to_known_unanswered_questions(
+    corpus: search._Corpus, folder: TextFolder
+) -> None:
+    column = COLUMN["near_miss"]
+    asked = features(corpus, folder, "发票抬头能写英文吗", NEAR_MISSES)[:, column]
+    paraphrase = features(corpus, folder, "发票抬头可以用英文写吗", NEAR_MISSES)[:, column]
+    other = features(corpus, folder, "保修期是多久", NEAR_MISSES)[:, column]
+    without_probes = features(corpus, folder, "发票抬头能写英文吗")[:, column]
+    assert np.all(asked == asked[0])  # a property of the query, the same for every candidate
+    assert asked[0] == pytest.approx(1.0)
+    assert other[0] < 0.3 < paraphrase[0] < asked[0]
+    assert np.all(without_probes == 0.0)
+
+
+def test_training_near_misses_never_find_themselves_among_the_probes(
+    corpus: search._Corpus, folder: TextFolder
+) -> None:
+    examples = search._training_examples(corpus, folder, NEAR_MISSES)
+    near_miss_rows = examples.group == 4
+    assert near_miss_rows.any()
+    assert np.all(examples.features[near_miss_rows, COLUMN["near_miss"]] < 0.9)
+    assert np.all(examples.labels[near_miss_rows] == 0)
