@@ -10,14 +10,10 @@ from rasa_sdk.types import DomainDict
 
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service
 
-FEEDBACK_BUTTONS_RESPONSE = "utter_kb_feedback_buttons"
 
-
-def _show(dispatcher: CollectingDispatcher, domain: DomainDict, answer: str, title: str) -> None:
-    buttons = domain.get("responses", {}).get(FEEDBACK_BUTTONS_RESPONSE, [{}])[0].get("buttons")
-    dispatcher.utter_message(
-        response="utter_kb_answer", answer=answer, title=title, buttons=buttons or []
-    )
+def _show(dispatcher: CollectingDispatcher, answer: str, title: str) -> None:
+    """The answer, its title and the 有帮助 / 没帮助 buttons (all in the response template)."""
+    dispatcher.utter_message(response="utter_kb_answer", answer=answer, title=title)
 
 
 class ActionAnswerQuestion(Action):
@@ -44,7 +40,7 @@ class ActionAnswerQuestion(Action):
             dispatcher.utter_message(response="utter_kb_not_found")
             return [SlotSet("kb_article", None), SlotSet("kb_candidates", None)]
         best = result.hits[0]
-        _show(dispatcher, domain, best.answer, best.title)
+        _show(dispatcher, best.answer, best.title)
         return [
             SlotSet("kb_article", None),
             SlotSet("kb_search_id", result.search_id),
@@ -89,7 +85,7 @@ class ActionKnowledgeFeedback(Action):
             return [SlotSet("kb_search_id", None), SlotSet("kb_candidates", None)]
         best = result.hits[0]
         dispatcher.utter_message(response="utter_kb_second_try")
-        _show(dispatcher, domain, best.answer, best.title)
+        _show(dispatcher, best.answer, best.title)
         return [SlotSet("kb_search_id", result.search_id), SlotSet("kb_candidates", [])]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -46,7 +46,7 @@ def identity_lost(dispatcher: CollectingDispatcher) -> list[EventType]:
     return [SlotSet("order_id", None), SlotSet("phone", None)]
 
 
-class OpenTicketAction(Action):
+class OpenTicketAction(Action, ABC):
     """Open the ticket for a completed form; identity was verified by the form."""
 
     @property

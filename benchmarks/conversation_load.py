@@ -1,12 +1,12 @@
 """Turn latency and throughput of the whole assistant over REST, custom actions and the
 database in the loop (identity checks, ticket writes, knowledge searches).
 
-Starts its own Rasa + action servers on a fresh SQLite database with the demo data (or uses
-running ones with --url), then measures:
+Starts its own action, NLU and Rasa servers (as `python -m bot up` does) on a fresh SQLite
+database with the demo data (or uses running ones with --url), then measures:
   1. one client: p50 / p95 per turn;
   2. 20 concurrent closed-loop conversations: turns/s and p95;
   3. per-turn latency at turn 5 vs turn 50 of long conversations (history growth);
-  4. resident memory of both servers;
+  4. resident memory of each server;
   5. CPU milliseconds per turn of each server during the concurrent phase — on a shared
      machine this is the steadier figure, since wall-clock numbers move with other load.
 Run: .venv/bin/python benchmarks/conversation_load.py [--model models/other.tar.gz]
@@ -35,6 +35,11 @@ ORDERS = [
     ("SO20261103002", "13900139000"),
     ("SO20261105003", "13700137000"),
 ]
+SERVER_NAMES = {
+    True: ("action server", "NLU server", "rasa server"),
+    False: ("action server", "rasa server"),
+}
+"""The servers ``start_servers`` returns, in order, with and without the NLU server."""
 QUESTIONS = ["退货要运费吗", "保修期多久", "积分怎么用", "发票怎么开", "多久能退款"]
 
 
@@ -107,6 +112,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--turns", type=int, default=50)
     parser.add_argument("--model", type=Path, help="a trained model other than the project's")
+    parser.add_argument(
+        "--no-nlu-server",
+        dest="nlu_server",
+        action="store_false",
+        help="parse inside the Rasa server (no separate NLU server), for comparison",
+    )
     args = parser.parse_args()
 
     processes = []
@@ -123,6 +134,7 @@ def main() -> None:
             extra_env={"ASSISTANT_DATABASE_URL": db_url},
             log_dir=workdir / "logs",
             tracker_db=workdir / "tracker.db",
+            nlu_port=None if args.nlu_server else 0,
         )
         url = "http://127.0.0.1:5205"
     try:
@@ -162,10 +174,12 @@ def main() -> None:
         )
 
         if processes:
-            per_turn = [used * 1000 / len(record) for used in cpu_used]
             print(
-                f"CPU per turn under load: rasa server {per_turn[1]:.1f} ms, "
-                f"action server {per_turn[0]:.1f} ms"
+                "CPU per turn under load: "
+                + ", ".join(
+                    f"{name} {used * 1000 / len(record):.1f} ms"
+                    for name, used in zip(SERVER_NAMES[args.nlu_server], cpu_used, strict=True)
+                )
             )
 
         def at(turns: range) -> float:
@@ -186,10 +200,12 @@ def main() -> None:
             f"ratio {t50 / t5:.2f}"
         )
         if processes:
-            actions, rasa = processes
             print(
-                f"memory: rasa server {rss_mb(rasa.pid):.0f} MB, "
-                f"action server {rss_mb(actions.pid):.0f} MB"
+                "memory: "
+                + ", ".join(
+                    f"{name} {rss_mb(process.pid):.0f} MB"
+                    for name, process in zip(SERVER_NAMES[args.nlu_server], processes, strict=True)
+                )
             )
     finally:
         if processes:

@@ -1,8 +1,9 @@
 """`python -m bot up` and `python -m bot chat`: run the whole assistant from one command.
 
 ``up`` prepares the database and demo data, rebuilds the spaCy pipeline and retrains the Rasa
-model only when their inputs changed, then runs the action server and the Rasa server together
-until Ctrl-C stops both.  ``chat`` is a terminal client for the running REST channel.
+model only when their inputs changed, then runs the action server, the NLU server and the Rasa
+server together until Ctrl-C stops them all.  ``chat`` is a terminal client for the running
+REST channel.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import requests
 import yaml
@@ -29,6 +29,8 @@ MODELS_DIR = PROJECT_ROOT / "models"
 MODEL_FILE = MODELS_DIR / "assistant.tar.gz"
 FINGERPRINT_FILE = MODELS_DIR / "assistant.fingerprint"
 DEFAULT_ACTION_PORT = 5055
+NLU_PORT_OFFSET = 1
+"""The NLU server listens next to the Rasa server unless told otherwise."""
 TRAINING_INPUTS = (
     "config.yml",
     "domain.yml",
@@ -126,77 +128,101 @@ def start_servers(
     extra_env: dict[str, str] | None = None,
     log_dir: Path | None = None,
     tracker_db: Path | None = None,
+    nlu_port: int | None = None,
 ) -> list[subprocess.Popen]:
-    """Start the action server and the Rasa server (HTTP API on); return once both answer.
+    """Start the action server, the NLU server and the Rasa server (HTTP API on); return them
+    in that order once all answer.
 
-    With ``log_dir`` each server writes its output to ``<log_dir>/{actions,rasa}.log``;
-    ``tracker_db`` keeps conversations in another SQLite file (tests, benchmarks).
+    The NLU server (``nlu_port``, by default ``rasa_port + 1``; 0 for none) runs the same model
+    and does the message parsing, the heaviest part of a turn, in its own process: a turn's
+    work then spreads over two cores instead of queueing on one.  The Rasa server parses
+    in-process whenever the NLU server does not answer (``bot.rasa_runtime``).  With
+    ``log_dir`` each server writes to ``<log_dir>/{actions,nlu,rasa}.log``; ``tracker_db``
+    keeps conversations in another SQLite file (tests, benchmarks).
     """
     env = rasa_env()
     env.update(extra_env or {})
-    endpoints = endpoints_file(action_port, tracker_db)
+    if nlu_port is None:
+        nlu_port = rasa_port + NLU_PORT_OFFSET
+    endpoints = endpoints_file(action_port, tracker_db, nlu_port)
 
-    def output(name: str) -> Any:
-        if log_dir is None:
-            return None
-        log_dir.mkdir(parents=True, exist_ok=True)
-        return (log_dir / f"{name}.log").open("ab")
+    def launch(name: str, command: list[str]) -> subprocess.Popen:
+        output = None
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            output = (log_dir / f"{name}.log").open("ab")
+        return subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=output,
+            stderr=subprocess.STDOUT if log_dir else None,
+        )
 
-    actions = subprocess.Popen(
+    rasa_run = [sys.executable, "-m", "rasa", "run", "--enable-api", "--model", str(model)]
+    actions = launch(
+        "actions",
         [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=output("actions"),
-        stderr=subprocess.STDOUT if log_dir else None,
     )
-    rasa = subprocess.Popen(
+    processes = [actions]
+    waits = [(f"http://127.0.0.1:{action_port}/health", actions, 120)]
+    if nlu_port:
+        nlu = launch(
+            "nlu",
+            [
+                *rasa_run,
+                *("--interface", "127.0.0.1", "--port", str(nlu_port), "--connector", "rest"),
+                *("--endpoints", str(nlu_endpoints_file())),
+            ],
+        )
+        processes.append(nlu)
+        waits.append((f"http://127.0.0.1:{nlu_port}/status", nlu, 300))
+    rasa = launch(
+        "rasa",
         [
-            sys.executable,
-            "-m",
-            "rasa",
-            "run",
-            "--enable-api",
-            "--cors",
-            "*",
-            "--model",
-            str(model),
-            "--port",
-            str(rasa_port),
-            "--endpoints",
-            str(endpoints),
-            "--credentials",
-            "credentials.yml",
+            *rasa_run,
+            *("--cors", "*", "--port", str(rasa_port), "--endpoints", str(endpoints)),
+            *("--credentials", "credentials.yml"),
         ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=output("rasa"),
-        stderr=subprocess.STDOUT if log_dir else None,
     )
-    processes = [actions, rasa]
+    processes.append(rasa)
+    waits.append((f"http://127.0.0.1:{rasa_port}/status", rasa, 300))
     try:
-        wait_for(f"http://127.0.0.1:{action_port}/health", actions, timeout=120)
-        wait_for(f"http://127.0.0.1:{rasa_port}/status", rasa, timeout=300)
+        for url, process, timeout in waits:
+            wait_for(url, process, timeout=timeout)
     except BaseException:
         stop_servers(processes)
         raise
     return processes
 
 
-def endpoints_file(action_port: int, tracker_db: Path | None = None) -> Path:
-    """endpoints.yml, or a copy under var/ with another action-server port / tracker file."""
+def endpoints_file(action_port: int, tracker_db: Path | None = None, nlu_port: int = 0) -> Path:
+    """endpoints.yml, or a copy under var/ with another action-server port or tracker file, or
+    with the NLU server's address."""
     default = PROJECT_ROOT / "endpoints.yml"
-    if action_port == DEFAULT_ACTION_PORT and tracker_db is None:
+    if action_port == DEFAULT_ACTION_PORT and tracker_db is None and not nlu_port:
         return default
     config = yaml.safe_load(default.read_text(encoding="utf-8"))
     config["action_endpoint"]["url"] = f"http://127.0.0.1:{action_port}/webhook"
     if tracker_db is not None:
         config["tracker_store"]["db"] = str(tracker_db)
-    copy = PROJECT_ROOT / "var" / f"endpoints-{action_port}.yml"
+    if nlu_port:
+        config["nlu"] = {"url": f"http://127.0.0.1:{nlu_port}"}
+    copy = PROJECT_ROOT / "var" / f"endpoints-{action_port}-{nlu_port}.yml"
     copy.parent.mkdir(parents=True, exist_ok=True)
     copy.write_text(yaml.safe_dump(config), encoding="utf-8")
     return copy
+
+
+def nlu_endpoints_file() -> Path:
+    """The NLU server's endpoints: none (it keeps no conversations and runs no actions)."""
+    path = PROJECT_ROOT / "var" / "endpoints-nlu.yml"
+    text = "# The NLU server only parses messages: no tracker store, no actions.\n{}\n"
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return path
 
 
 def stop_servers(processes: list[subprocess.Popen], grace: float = 15) -> None:
@@ -221,7 +247,7 @@ def run_up(args: argparse.Namespace) -> int:
     upgrade_database()
     load_demo_data()
     ensure_model(force=args.retrain)
-    processes = start_servers(args.port, args.action_port)
+    processes = start_servers(args.port, args.action_port, nlu_port=args.nlu_port)
     print(
         f"\nThe assistant is running.\n"
         f"  REST API : http://127.0.0.1:{args.port}/webhooks/rest/webhook\n"
@@ -279,6 +305,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up = subparsers.add_parser("up", help="prepare everything and run the assistant")
     up.add_argument("--port", type=int, default=5005)
     up.add_argument("--action-port", type=int, default=DEFAULT_ACTION_PORT)
+    up.add_argument(
+        "--nlu-port",
+        type=int,
+        help="port of the NLU server (default: --port + 1; 0 parses inside the Rasa server)",
+    )
     up.add_argument("--retrain", action="store_true", help="train even if nothing changed")
     up.set_defaults(handler=run_up)
 

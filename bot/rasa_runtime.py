@@ -11,12 +11,18 @@ Rasa's message processor and RulePolicy deep-copy events and dialogue states on 
 only to hand them to debug log calls, which are dropped unless debug logging is on.  When it
 is off, those modules get a ``deepcopy`` that returns its argument (they use ``copy`` for
 nothing else).
+
+With an NLU server configured (``nlu:`` in endpoints.yml, set by ``python -m bot up``), Rasa
+sends every message there and, should it not answer, carries on with an empty intent.  Here a
+message the NLU server cannot parse in time is parsed in-process instead, and the server is
+given a pause before it is asked again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import types
 from functools import lru_cache
 from typing import Any
@@ -27,7 +33,10 @@ import rasa.core.processor
 from jsonschema import ValidationError
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
+from rasa.core.channels.channel import UserMessage
+from rasa.core.processor import MessageProcessor
 from rasa.shared.constants import DOCS_BASE_URL
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
 
 KEEPALIVE_SECONDS = 4.0
@@ -36,6 +45,12 @@ so a request never goes out on a connection the server is just closing."""
 _SESSION_ATTRIBUTE = "_kept_session"
 MODULES_COPYING_ONLY_FOR_DEBUG_LOGS = (rasa.core.processor, rasa.core.policies.rule_policy)
 _NO_DEEP_COPY = types.SimpleNamespace(deepcopy=lambda value, memo=None: value)
+NLU_SERVER_TIMEOUT = 5.0
+"""Seconds a parse may take on the NLU server before the message is parsed in-process."""
+NLU_SERVER_PAUSE = 10.0
+"""After a failure, seconds during which messages are parsed in-process without asking."""
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -101,7 +116,70 @@ def skip_copies_for_dropped_debug_logs() -> None:
             module.copy = _NO_DEEP_COPY
 
 
+class NLUServerClient:
+    """Parses messages on the NLU server; ``None`` when it cannot (then it rests a while)."""
+
+    def __init__(self, endpoint: EndpointConfig) -> None:
+        self.endpoint = endpoint
+        self.url = endpoint.url.rstrip("/") + "/model/parse"
+        self.resting_until = float("-inf")
+
+    async def parse(self, message: UserMessage) -> dict[str, Any] | None:
+        if time.monotonic() < self.resting_until:
+            return None
+        payload = {"text": message.text, "message_id": message.sender_id}
+        params = {"token": self.endpoint.token} if self.endpoint.token else None
+        try:
+            async with self.endpoint.session() as session:
+                async with session.post(
+                    self.url,
+                    json=payload,
+                    params=params,
+                    timeout=aiohttp.ClientTimeout(total=NLU_SERVER_TIMEOUT),
+                ) as response:
+                    if response.status == 200:
+                        parsed = await response.json()
+                        if isinstance(parsed, dict) and isinstance(parsed.get("intent"), dict):
+                            return parsed
+                    problem = f"HTTP {response.status}"
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+            problem = repr(error)
+        self.resting_until = time.monotonic() + NLU_SERVER_PAUSE
+        log.warning(
+            "NLU server %s failed (%s): parsing in-process for the next %.0f s",
+            self.url,
+            problem,
+            NLU_SERVER_PAUSE,
+        )
+        return None
+
+
+async def parse_message(
+    self: MessageProcessor,
+    message: UserMessage,
+    tracker: DialogueStateTracker | None = None,
+    only_output_properties: bool = True,
+) -> dict[str, Any]:
+    """Rasa's ``MessageProcessor.parse_message``, falling back to the in-process model when
+    the NLU server does not answer."""
+    parsed = None
+    if self.http_interpreter is not None and message.text:
+        client = self.__dict__.get("_nlu_server_client")
+        if client is None or client.endpoint is not self.http_interpreter.endpoint_config:
+            client = NLUServerClient(self.http_interpreter.endpoint_config)
+            self.__dict__["_nlu_server_client"] = client
+        parsed = await client.parse(message)
+    if parsed is None:
+        if tracker is None:
+            tracker = DialogueStateTracker.from_events(message.sender_id, [])
+        parsed = self._parse_message_with_graph(message, tracker, only_output_properties)
+    self._update_full_retrieval_intent(parsed)
+    self._check_for_unseen_features(parsed)
+    return parsed
+
+
 def install() -> None:
     RemoteAction._validate_action_result = validate_action_result
+    MessageProcessor.parse_message = parse_message
     EndpointConfig.session = kept_session
     skip_copies_for_dropped_debug_logs()

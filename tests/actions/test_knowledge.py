@@ -4,66 +4,68 @@ from __future__ import annotations
 
 import asyncio
 
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 from actions.knowledge import ActionAnswerQuestion, ActionKnowledgeFeedback, ActionShowScenarios
+from bot.settings import PROJECT_ROOT
 from bot.store.models import KbSearch
 from tests.actions.conftest import make_tracker, responses
 
 
-def run(action, tracker, domain):
+def run(action, tracker):
+    """Run ``action`` as Rasa calls it: with no domain (only send_domain actions get one)."""
     dispatcher = CollectingDispatcher()
-    events = asyncio.run(action.run(dispatcher, tracker, domain))
+    events = asyncio.run(action.run(dispatcher, tracker, {}))
     return dispatcher, {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
 
 
-def test_question_gets_the_short_answer_title_and_feedback_buttons(knowledge, domain) -> None:
+def test_question_gets_the_short_answer_title_and_feedback_buttons(knowledge) -> None:
     tracker = make_tracker(text="退货的运费谁来出", intent="ask_question")
-    dispatcher, slots = run(ActionAnswerQuestion(), tracker, domain)
+    dispatcher, slots = run(ActionAnswerQuestion(), tracker)
     assert responses(dispatcher) == ["utter_kb_answer"]
     message = dispatcher.messages[0]
     assert message["title"] == "退货运费谁承担"
-    assert [b["payload"] for b in message["buttons"]] == ["/affirm", "/deny"]
     assert slots["kb_search_id"] is not None
 
 
-def test_unanswerable_question_offers_a_ticket_or_a_person(knowledge, domain) -> None:
+def test_unanswerable_question_offers_a_ticket_or_a_person(knowledge) -> None:
     tracker = make_tracker(text="你们卖二手车吗", intent="ask_question")
-    dispatcher, _ = run(ActionAnswerQuestion(), tracker, domain)
+    dispatcher, _ = run(ActionAnswerQuestion(), tracker)
     assert responses(dispatcher) == ["utter_kb_not_found"]
 
 
-def test_not_helpful_then_second_candidate_then_ticket_or_person(knowledge, demo_factory, domain):
+def test_not_helpful_then_second_candidate_then_ticket_or_person(knowledge, demo_factory):
     asked = make_tracker(text="退货的运费谁来出", intent="ask_question")
-    _, slots = run(ActionAnswerQuestion(), asked, domain)
+    _, slots = run(ActionAnswerQuestion(), asked)
     first_search = slots["kb_search_id"]
     assert slots["kb_candidates"], "a second candidate is kept for a 'not helpful' answer"
 
     denied = make_tracker(slots, intent="deny")
-    dispatcher, slots = run(ActionKnowledgeFeedback(), denied, domain)
+    dispatcher, slots = run(ActionKnowledgeFeedback(), denied)
     assert responses(dispatcher) == ["utter_kb_second_try", "utter_kb_answer"]
     with demo_factory() as session:
         assert session.get(KbSearch, int(first_search)).helpful is False
 
     denied_again = make_tracker(slots, intent="deny")
-    dispatcher, _ = run(ActionKnowledgeFeedback(), denied_again, domain)
+    dispatcher, _ = run(ActionKnowledgeFeedback(), denied_again)
     assert responses(dispatcher) == ["utter_offer_help"]
 
 
-def test_helpful_feedback_is_recorded(knowledge, demo_factory, domain) -> None:
-    _, slots = run(
-        ActionAnswerQuestion(), make_tracker(text="发票怎么开", intent="ask_question"), domain
-    )
-    dispatcher, _ = run(ActionKnowledgeFeedback(), make_tracker(slots, intent="affirm"), domain)
+def test_helpful_feedback_is_recorded(knowledge, demo_factory) -> None:
+    _, slots = run(ActionAnswerQuestion(), make_tracker(text="发票怎么开", intent="ask_question"))
+    dispatcher, _ = run(ActionKnowledgeFeedback(), make_tracker(slots, intent="affirm"))
     assert responses(dispatcher) == ["utter_kb_glad"]
     with demo_factory() as session:
         rows = session.execute(select(KbSearch.helpful)).scalars().all()
     assert rows == [True]
 
 
-def test_scenario_menu_lists_four_scenarios_with_article_buttons(knowledge, domain) -> None:
-    dispatcher, _ = run(ActionShowScenarios(), make_tracker(intent="ask_capabilities"), domain)
+def test_scenario_menu_lists_four_scenarios_with_article_buttons(knowledge) -> None:
+    dispatcher, _ = run(ActionShowScenarios(), make_tracker(intent="ask_capabilities"))
     assert responses(dispatcher) == [
         "utter_capabilities",
         "utter_scenario_new_user_guide",
@@ -78,13 +80,30 @@ def test_scenario_menu_lists_four_scenarios_with_article_buttons(knowledge, doma
         )
 
 
-def test_choosing_an_article_from_the_menu_shows_it(knowledge, domain) -> None:
+def test_choosing_an_article_from_the_menu_shows_it(knowledge) -> None:
     tracker = make_tracker({"kb_article": "invoice"}, intent="ask_question")
-    dispatcher, slots = run(ActionAnswerQuestion(), tracker, domain)
+    dispatcher, slots = run(ActionAnswerQuestion(), tracker)
     assert dispatcher.messages[0]["response"] == "utter_kb_answer"
     assert slots["kb_article"] is None
 
 
-def test_yes_or_no_without_a_shown_answer_offers_help(knowledge, domain) -> None:
-    dispatcher, _ = run(ActionKnowledgeFeedback(), make_tracker(intent="affirm"), domain)
+def test_yes_or_no_without_a_shown_answer_offers_help(knowledge) -> None:
+    dispatcher, _ = run(ActionKnowledgeFeedback(), make_tracker(intent="affirm"))
     assert responses(dispatcher) == ["utter_offer_help"]
+
+
+def test_the_answer_reaches_the_customer_with_the_feedback_buttons() -> None:
+    """Rendered by Rasa from domain.yml, as the customer's channel receives it."""
+    domain = Domain.load(str(PROJECT_ROOT / "domain.yml"))
+    generator = TemplatedNaturalLanguageGenerator(domain.responses)
+    tracker = DialogueStateTracker.from_events("customer", [])
+    message = asyncio.run(
+        generator.generate(
+            "utter_kb_answer", tracker, "rest", answer="7 天内可退。", title="七天无理由退货"
+        )
+    )
+    assert message["text"] == "7 天内可退。\n——《七天无理由退货》"
+    assert [(b["title"], b["payload"]) for b in message["buttons"]] == [
+        ("有帮助", "/affirm"),
+        ("没帮助", "/deny"),
+    ]

@@ -1,10 +1,13 @@
-"""End-to-end conversations through real running servers (Rasa REST channel + action server)
-against a fresh SQLite database holding the demo data."""
+"""End-to-end conversations through real running servers (Rasa REST channel, NLU server and
+action server, as `python -m bot up` runs them) against a fresh SQLite database holding the
+demo data."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,10 +26,13 @@ ORDER, PHONE, OTHER_PHONE = "SO20261101001", "13800138000", "13900139000"
 
 
 class Assistant:
-    def __init__(self, url: str, db_file: Path, log_dir: Path) -> None:
+    def __init__(
+        self, url: str, db_file: Path, log_dir: Path, processes: list[subprocess.Popen]
+    ) -> None:
         self.url = url
         self.db_file = db_file
         self.log_dir = log_dir
+        self.actions, self.nlu, self.rasa = processes
 
     def say(self, sender: str, text: str) -> list[dict]:
         reply = requests.post(
@@ -63,7 +69,7 @@ def assistant(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         tracker_db=workdir / "tracker.db",
     )
     try:
-        yield Assistant(f"http://127.0.0.1:{RASA_PORT}", db_file, workdir / "logs")
+        yield Assistant(f"http://127.0.0.1:{RASA_PORT}", db_file, workdir / "logs", processes)
     finally:
         stop_servers(processes)
 
@@ -183,3 +189,19 @@ def test_customer_corrects_the_date_before_choosing_a_time_slot(assistant) -> No
     done = assistant.texts(sender, "下午")
     day_after_tomorrow = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=2)
     assert f"已预约 {day_after_tomorrow.isoformat()} 下午" in done
+
+
+def test_nlu_server_answers_parses_and_its_loss_is_covered_in_process(assistant) -> None:
+    """Runs last in this module: it stops the NLU server for good."""
+    nlu_url = f"http://127.0.0.1:{RASA_PORT + 1}/model/parse"
+    parsed = requests.post(nlu_url, json={"text": "我要退貨"}, timeout=30).json()
+    assert parsed["intent"]["name"] == "request_return"
+    assert set(parsed["sentiment"]) >= {"label", "score", "escalate"}
+
+    os.killpg(assistant.nlu.pid, signal.SIGKILL)
+    assistant.nlu.wait(timeout=30)
+    sender = "e2e-nlu-down"
+    assert "订单号" in assistant.texts(sender, "我要退货"), "parsed in-process instead"
+    assert "手机" in assistant.texts(sender, ORDER)
+    rasa_log = (assistant.log_dir / "rasa.log").read_text(encoding="utf-8", errors="replace")
+    assert "NLU server" in rasa_log and "parsing in-process" in rasa_log
