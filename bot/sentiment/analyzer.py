@@ -4,8 +4,9 @@ Three layers: the lexicon rules (``bot.sentiment.lexicon``) read negation, degre
 threats, safety risks, repeated failure, emoji and question form; a review-polarity model
 trained on public product-review sentences; and two small regressions trained on our own
 labelled messages (``config/sentiment/train.yml``) that weigh all of it into a 3-way label
-and an escalation probability.  In long, non-sarcastic Chinese text (review-like) the review
-model also weighs directly into which way a polar label leans.  Threats, safety risks,
+and an escalation probability.  In long, non-sarcastic Chinese text (review-like) a second
+review model with word features (the direction model) also weighs directly into which way a
+polar label leans.  Threats, safety risks,
 profanity and a request for a person escalate whatever the regression says
 (``config/sentiment/settings.yml``).
 """
@@ -28,12 +29,12 @@ import yaml
 from bot.nlu.text import normalise_text
 from bot.sentiment.data import LABELS, TRAIN_FILE, load_labelled, review_corpus
 from bot.sentiment.lexicon import LEXICON_FILE, Cues, Lexicon
-from bot.sentiment.model import NgramLinearModel, dense_features, fit_linear
+from bot.sentiment.model import NgramLinearModel, WordScheme, dense_features, fit_linear
 from bot.settings import PROJECT_ROOT
 
 SETTINGS_FILE = PROJECT_ROOT / "config" / "sentiment" / "settings.yml"
 CACHE_DIR = PROJECT_ROOT / "var" / "sentiment"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Bump when the saved model's layout or the feature code changes."""
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -73,6 +74,26 @@ def source_fingerprint(
     return digest.hexdigest()[:16]
 
 
+def _fit_review(corpus: list[tuple[str, int]], options: dict[str, Any]) -> NgramLinearModel:
+    """An NB-weighted regression on the public review sentences, as ``options`` describe it."""
+    words = options.get("words")
+    return fit_linear(
+        [normalise_text(text, keep_emoji=True) for text, _ in corpus],
+        [polarity for _, polarity in corpus],
+        dense=None,
+        max_n=int(options.get("max_ngram", 3)),
+        C=float(options.get("C", 3.0)),
+        min_df=int(options.get("min_df", 2)),
+        nb_weighting=bool(options.get("nb_weighting", False)),
+        words=WordScheme(
+            negators=frozenset(str(w) for w in words.get("negators", [])),
+            turns=frozenset(str(w) for w in words.get("turns", [])),
+        )
+        if words
+        else None,
+    )
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max())
     return shifted / shifted.sum()
@@ -88,12 +109,17 @@ class SentimentAnalyzer:
         classifier: NgramLinearModel,
         escalation: NgramLinearModel,
         review: NgramLinearModel | None,
+        direction: NgramLinearModel | None = None,
     ) -> None:
         self.lexicon = lexicon
         self.settings = settings
         self._classifier = classifier
         self._escalation = escalation
         self._review = review
+        self._direction = direction or review
+        if self._direction is not None:
+            # Loads jieba's dictionary (about a second) now rather than on a customer's message.
+            self._direction.logits("好")
         self._always_escalate = set(settings.get("always_escalate", []))
 
     # -- building --------------------------------------------------------------------------
@@ -109,25 +135,20 @@ class SentimentAnalyzer:
         settings = load_settings(settings_file)
         lexicon = Lexicon.load(lexicon_file)
         review_settings = settings.get("review_model", {})
-        review = None
+        review = direction = None
         if review_settings.get("enabled", True):
             corpus = review_corpus(
                 held_out=False,
                 share=int(review_settings.get("holdout_share", 5)),
                 max_chars=int(review_settings.get("max_chars", 200)),
             )
-            review = fit_linear(
-                [normalise_text(text, keep_emoji=True) for text, _ in corpus],
-                [polarity for _, polarity in corpus],
-                dense=None,
-                max_n=int(review_settings.get("max_ngram", 3)),
-                C=float(review_settings.get("C", 3.0)),
-                min_df=int(review_settings.get("min_df", 2)),
-                nb_weighting=bool(review_settings.get("nb_weighting", False)),
-            )
+            review = _fit_review(corpus, review_settings)
+            direction_settings = review_settings.get("direction_model")
+            if direction_settings:
+                direction = _fit_review(corpus, review_settings | direction_settings)
         messages = load_labelled(train_file)
         texts = [normalise_text(m.text, keep_emoji=True) for m in messages]
-        partial = cls(lexicon, settings, classifier=None, escalation=None, review=review)  # type: ignore[arg-type]
+        partial = cls(lexicon, settings, None, None, review)  # type: ignore[arg-type]
         dense = np.array([partial._dense(text) for text in texts])
         options = settings.get("classifier", {})
         common = {
@@ -138,7 +159,7 @@ class SentimentAnalyzer:
         }
         classifier = fit_linear(texts, [LABELS.index(m.label) for m in messages], **common)
         escalation = fit_linear(texts, [int(m.escalate) for m in messages], **common)
-        return cls(lexicon, settings, classifier, escalation, review)
+        return cls(lexicon, settings, classifier, escalation, review, direction)
 
     def save(self, path: Path) -> None:
         """Store the trained parts (the lexicon is re-read from its file on load)."""
@@ -149,6 +170,7 @@ class SentimentAnalyzer:
             "classifier": self._classifier,
             "escalation": self._escalation,
             "review": self._review,
+            "direction": self._direction,
         }
         temporary = path.with_suffix(f".{id(self)}.tmp")
         temporary.write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
@@ -166,6 +188,7 @@ class SentimentAnalyzer:
             state["classifier"],
             state["escalation"],
             state["review"],
+            state["direction"],
         )
 
     # -- analysing -------------------------------------------------------------------------
@@ -190,7 +213,8 @@ class SentimentAnalyzer:
             label = "neutral"
         score = max(-1.0, min(1.0, positive - negative))
         if self._reads_as_review(folded, cues):
-            label, score = self._review_direction(label, review, (negative, neutral, positive))
+            leaning = float(self._direction.logits(folded)[0])  # type: ignore[union-attr]
+            label, score = self._review_direction(label, leaning, (negative, neutral, positive))
         reasons = cues.reasons()
         escalation_logit = float(self._escalation.logits(folded, dense)[0])
         escalation_probability = 1 / (1 + math.exp(-escalation_logit))
@@ -215,17 +239,17 @@ class SentimentAnalyzer:
         return len(_HAN.findall(folded)) >= minimum
 
     def _review_direction(
-        self, label: str, review_logit: float, probabilities: tuple[float, float, float]
+        self, label: str, direction_logit: float, probabilities: tuple[float, float, float]
     ) -> tuple[str, float]:
         """Keep the chat layer's polar-vs-neutral call; weigh the review model into the direction.
 
-        The direction is the chat layer's positive-vs-negative log-odds plus the review
+        The direction is the chat layer's positive-vs-negative log-odds plus the direction
         model's log-odds times ``review_model.direction_weight``.
         """
         negative, neutral, positive = probabilities
         weight = float(self.settings.get("review_model", {}).get("direction_weight", 1.0))
         tiny = 1e-9
-        leaning = math.log((positive + tiny) / (negative + tiny)) + weight * review_logit
+        leaning = math.log((positive + tiny) / (negative + tiny)) + weight * direction_logit
         if label != "neutral":
             label = "positive" if leaning > 0 else "negative"
         score = math.tanh(leaning / 2) * (1 - neutral)

@@ -1,15 +1,20 @@
-"""The trained parts: linear models over character n-grams plus the lexicon cues.
+"""The trained parts: linear models over character n-grams (and, for reviews, words) plus the
+lexicon cues.
 
 Training uses scikit-learn; prediction does not.  A fitted model is turned into plain
-dictionaries (n-gram → weights) so one message costs a few dictionary look-ups, well under a
-millisecond, and a saved model loads without scikit-learn's per-call overhead.
+dictionaries (feature → weights) so one message costs a few dictionary look-ups and, for the
+review model, one jieba segmentation: well under a millisecond.  A saved model loads without
+scikit-learn's per-call overhead.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +31,63 @@ def char_ngrams(text: str, max_n: int) -> set[str]:
     }
 
 
+_CLAUSE_BREAK = re.compile(r"[\s,.!?;:，。！？；：、~～…\"'“”‘’()（）【】《》<>]+")
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> Any:  # noqa: ANN401 - jieba has no public type
+    """A private jieba instance: the NLU pipeline adds catalogue words to jieba's global one,
+    which would make review features differ between training and use."""
+    import jieba
+
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    return tokenizer
+
+
+@dataclass(frozen=True)
+class WordScheme:
+    """Word features of a review on top of its character n-grams.
+
+    Per clause: jieba words (``w:``), word bigrams with clause edges (``b:``), words after a
+    negator in the same clause (``n:``, so "不" + "满意" differs from "满意"), and every word
+    after a turn such as "但是"/"不过"/"就是" (``t:``, so "房间还行，就是床小了" can lean on
+    what follows the turn).  Cross-validated on the training part of the review corpus this
+    adds about half a point over character n-grams alone.
+    """
+
+    negators: frozenset[str]
+    turns: frozenset[str]
+
+    def features(self, text: str) -> set[str]:
+        found: set[str] = set()
+        turned = False
+        segmenter = _segmenter()
+        for clause in _CLAUSE_BREAK.split(text.lower()):
+            if not clause:
+                continue
+            negated = False
+            previous = "^"
+            for word in segmenter.lcut(clause):
+                turned = turned or word in self.turns
+                found.add(f"w:{word}")
+                found.add(f"b:{previous}|{word}")
+                if negated:
+                    found.add(f"n:{word}")
+                if turned:
+                    found.add(f"t:{word}")
+                negated = negated or word in self.negators
+                previous = word
+            found.add(f"b:{previous}|$")
+        return found
+
+
+def text_features(text: str, max_n: int, words: WordScheme | None) -> set[str]:
+    """Character n-grams, plus the word features when there is a word scheme."""
+    grams = char_ngrams(text, max_n)
+    return grams | words.features(text) if words else grams
+
+
 @dataclass
 class NgramLinearModel:
     """``intercept + Σ rows of known grams / sqrt(#known grams) + dense @ dense_weights``.
@@ -40,10 +102,12 @@ class NgramLinearModel:
     dense_weights: np.ndarray  # (n_dense, n_outputs)
     intercept: np.ndarray  # (n_outputs,)
     ngram_scale: float = 1.0
+    words: WordScheme | None = None
 
     def logits(self, text: str, dense: Sequence[float] = ()) -> np.ndarray:
-        vocabulary = self.vocabulary
-        rows = [vocabulary[g] for g in char_ngrams(text, self.max_n) if g in vocabulary]
+        vocabulary = self.vocabulary  # one look-up per feature: the hot loop of a message
+        features = text_features(text, self.max_n, self.words)
+        rows = [row for row in map(vocabulary.get, features) if row is not None]
         total = self.intercept.copy()
         if rows:
             total += self.gram_weights[rows].sum(axis=0) * (self.ngram_scale / math.sqrt(len(rows)))
@@ -52,13 +116,20 @@ class NgramLinearModel:
         return total
 
 
-def _design(texts: Sequence[str], dense: np.ndarray | None, max_n: int, scale: float, min_df: int):
+def _design(
+    texts: Sequence[str],
+    dense: np.ndarray | None,
+    max_n: int,
+    words: WordScheme | None,
+    scale: float,
+    min_df: int,
+):
     from scipy import sparse
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.preprocessing import normalize
 
     vectorizer = CountVectorizer(
-        analyzer=lambda text: list(char_ngrams(text, max_n)), binary=True, min_df=min_df
+        analyzer=lambda text: list(text_features(text, max_n, words)), binary=True, min_df=min_df
     )
     grams = normalize(vectorizer.fit_transform(texts)) * scale
     matrix = grams if dense is None else sparse.hstack([grams, sparse.csr_matrix(dense)]).tocsr()
@@ -82,17 +153,18 @@ def fit_linear(
     ngram_scale: float = 1.0,
     min_df: int = 1,
     nb_weighting: bool = False,
+    words: WordScheme | None = None,
 ) -> NgramLinearModel:
     """Fit a (multinomial or binary) logistic regression and flatten it for fast prediction.
 
     ``nb_weighting`` (binary targets only) scales each n-gram by its naive-Bayes log-count
     ratio before fitting (NB-LR, Wang & Manning 2012): on noisy review sentences this
     generalises better than plain n-grams.  The ratio is folded into the saved weights, so
-    prediction stays the same arithmetic.
+    prediction stays the same arithmetic.  ``words`` adds word features (``WordScheme``).
     """
     from sklearn.linear_model import LogisticRegression
 
-    names, matrix = _design(texts, dense, max_n, ngram_scale, min_df)
+    names, matrix = _design(texts, dense, max_n, words, ngram_scale, min_df)
     classes = sorted(set(targets))
     ratios = None
     if nb_weighting:
@@ -115,6 +187,7 @@ def fit_linear(
         dense_weights=coef[n_grams:].copy(),
         intercept=regression.intercept_.copy(),
         ngram_scale=ngram_scale,
+        words=words,
     )
 
 

@@ -112,7 +112,7 @@ def test_saved_analyser_loads_and_agrees(analyzer: SentimentAnalyzer, tmp_path) 
     path = tmp_path / "model.pkl"
     analyzer.save(path)
     loaded = SentimentAnalyzer.load(path)
-    for text in ("第三次坏了", "谢谢", "故障怎么排查?"):
+    for text in ("第三次坏了", "谢谢", "故障怎么排查?", "房间还算干净，就是隔音太差了，睡不好"):
         assert loaded.analyse(text) == analyzer.analyse(text)
 
 
@@ -147,3 +147,14 @@ def test_review_model_steers_only_long_text_that_is_not_sarcastic(
     assert not analyzer._reads_as_review("还行吧", lexicon.read("还行吧"))
     sarcastic = "好棒啊 又坏了 真是谢谢你们了 服务真是一流"
     assert not analyzer._reads_as_review(sarcastic, lexicon.read(sarcastic))
+
+
+def test_long_review_text_leans_on_the_word_level_direction_model(
+    analyzer: SentimentAnalyzer,
+) -> None:
+    """The chat regressions keep the character review model; only the direction uses words."""
+    assert analyzer._direction is not analyzer._review
+    assert analyzer._direction.words is not None and analyzer._review.words is None
+    review = "房间还算干净，位置也方便，就是隔音太差了，晚上根本睡不好"
+    assert analyzer._direction.logits(review)[0] < 0
+    assert analyzer.analyse(review).label == "negative"
