@@ -5,7 +5,9 @@ the schema itself again on every call; under load that was over a third of the s
 The same validation runs here with a validator built once.
 
 Rasa also opens a new HTTP client session, and so a new TCP connection, for every call to
-the action server.  Here each endpoint keeps one session with keep-alive connections.
+the action server.  Here each endpoint keeps one session with keep-alive connections, and it
+encodes the request (the conversation so far, tens of kilobytes) with ujson, which Sanic
+already brings and which takes a third of the time of the standard library's encoder.
 
 Rasa's message processor and RulePolicy deep-copy events and dialogue states on every step
 only to hand them to debug log calls, which are dropped unless debug logging is on.  When it
@@ -30,6 +32,7 @@ from typing import Any
 import aiohttp
 import rasa.core.policies.rule_policy
 import rasa.core.processor
+import ujson
 from jsonschema import ValidationError
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
@@ -103,6 +106,7 @@ def kept_session(self: EndpointConfig) -> _KeptSession:
             auth=auth,
             timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
             connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
+            json_serialize=ujson.dumps,
         )
         kept = (loop, session)
         setattr(self, _SESSION_ATTRIBUTE, kept)

@@ -48,7 +48,9 @@ def test_calls_to_an_endpoint_reuse_one_keep_alive_connection() -> None:
 
         async def webhook(request: web.Request) -> web.Response:
             peers.append(request.transport.get_extra_info("peername"))
-            return web.json_response({"echo": (await request.json())["n"]})
+            body = await request.json()
+            assert body["text"] == "我要退货/換貨", "the body is sent as valid JSON"
+            return web.json_response({"echo": body["n"]})
 
         app = web.Application()
         app.router.add_post("/webhook", webhook)
@@ -59,7 +61,10 @@ def test_calls_to_an_endpoint_reuse_one_keep_alive_connection() -> None:
         port = site._server.sockets[0].getsockname()[1]
         endpoint = EndpointConfig(url=f"http://127.0.0.1:{port}/webhook")
         try:
-            replies = [await endpoint.request(json={"n": n}, method="post") for n in range(3)]
+            replies = [
+                await endpoint.request(json={"n": n, "text": "我要退货/換貨"}, method="post")
+                for n in range(3)
+            ]
         finally:
             await runner.cleanup()
         return replies, peers
