@@ -2,12 +2,12 @@
 
 Rasa rebuilds dialogue states from the whole tracker on every prediction and, with the stock
 SQL store, loads and replays every event of the session on every turn, so turns get slower as
-a conversation grows.  The policies only look a few turns back (``max_history`` in
-config.yml), so this store gives Rasa the last ``keep_turns`` user turns preceded by the state
-everything before them left (slot values and the active form).  All events are still written
-to the database — ``retrieve_full_tracker`` returns the complete history for transcripts —
-and the bounded window of each recent conversation is cached in memory, checked against the
-number of stored events, so a turn costs the same at turn 50 as at turn 5.
+a conversation grows.  The policies only look a few turns back, so this store gives Rasa the
+last ``keep_turns`` to ``2 * keep_turns`` user turns preceded by the state everything before
+them left (slot values and the active form).  All events are still written to the database —
+``retrieve_full_tracker`` returns the complete history for transcripts — and the bounded
+window of each recent conversation is cached in memory, checked against the number of stored
+events, so a turn costs the same at turn 50 as at turn 5.
 
 Configured in endpoints.yml as ``tracker_store: {type: bot.tracking.BoundedSQLTrackerStore}``.
 """
@@ -67,6 +67,10 @@ def compact_events(
     if active_loop:
         state.append(ActiveLoop(active_loop, timestamp=timestamp))
     return state + list(events[cut:])
+
+
+def _user_turns(tracker: DialogueStateTracker) -> int:
+    return sum(isinstance(event, UserUttered) for event in tracker.events)
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -158,7 +162,9 @@ class BoundedSQLTrackerStore(SQLTrackerStore):
             # Reuse the tracker saved last turn if nobody else wrote since and it holds no
             # events that were never saved (e.g. a turn that failed half-way).
             if count == stored and base == (stored, len(tracker.events)):
-                if len(tracker.events) > 4 * (self.keep_turns + 1):
+                # The window grows by a turn per turn; cut it back only once it has doubled,
+                # so the replay this costs is paid every ``keep_turns`` turns, not every turn.
+                if _user_turns(tracker) > 2 * self.keep_turns:
                     return self._bounded(sender_id, list(tracker.events), stored)
                 return tracker
         full = await super().retrieve(sender_id)

@@ -113,3 +113,31 @@ def test_the_saved_hook_gets_exactly_the_newly_appended_events(domain, tmp_path)
     assert store.saved[2] == ("h", [])
     full = asyncio.run(store.retrieve_full_tracker("h"))
     assert list(full.events)[-2:] == store.saved[1][1]
+
+
+def test_the_cached_window_is_cut_back_only_once_it_has_doubled(domain, tmp_path) -> None:
+    """Between ``keep_turns`` and ``2 * keep_turns`` user turns: never the whole history, and
+    the replay that cutting costs is not paid on every turn."""
+    store = BoundedSQLTrackerStore(
+        domain=domain, dialect="sqlite", db=str(tmp_path / "t.db"), keep_turns=3
+    )
+    asyncio.run(store.save(DialogueStateTracker.from_events("w", conversation(10), domain.slots)))
+    seen: list[int] = []
+    rebuilt = 0
+    previous = None
+    for turn in range(12):
+        tracker = asyncio.run(store.retrieve("w"))
+        rebuilt += tracker is not previous
+        seen.append(sum(isinstance(e, UserUttered) for e in tracker.events))
+        tracker.update(UserUttered(f"新的第{turn}句", {"name": "inform", "confidence": 1.0}))
+        tracker.update(ActionExecuted("utter_greet"))
+        tracker.update(ActionExecuted("action_listen"))
+        asyncio.run(store.save(tracker))
+        previous = tracker
+    assert min(seen) >= 3 and max(seen) <= 6, seen
+    assert rebuilt <= 4, f"rebuilt {rebuilt} times in 12 turns"
+    latest = asyncio.run(store.retrieve("w"))
+    assert latest.get_slot("verified_customer") == "SO20261101001"
+    assert latest.active_loop_name == "repair_form"
+    full = asyncio.run(store.retrieve_full_tracker("w"))
+    assert sum(isinstance(e, UserUttered) for e in full.events) == 22

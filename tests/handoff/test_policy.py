@@ -250,3 +250,15 @@ def test_a_round_the_clock_desk_is_always_open(tmp_path: Path) -> None:
     sunday_night = datetime(2026, 11, 29, 3, 0, tzinfo=SHANGHAI)
     assert hours.is_open(sunday_night)
     assert hours.next_opening(sunday_night) == sunday_night
+
+
+def test_the_tracker_window_is_long_enough_for_every_streak() -> None:
+    """The Rasa policy sees only the bounded tracker window (endpoints.yml ``keep_turns``);
+    a streak longer than that could never fire."""
+    from bot.handoff.policy import load_escalation_policy
+    from bot.settings import PROJECT_ROOT
+
+    endpoints = yaml.safe_load((PROJECT_ROOT / "endpoints.yml").read_text(encoding="utf-8"))
+    triggers = load_escalation_policy(PROJECT_ROOT / "config" / "escalation_policy.yml").triggers
+    longest = max(triggers.negative_streak.turns, triggers.fallback_streak.turns)
+    assert longest <= endpoints["tracker_store"]["keep_turns"]
