@@ -160,7 +160,15 @@ def start_servers(
             stderr=subprocess.STDOUT if log_dir else None,
         )
 
-    rasa_run = [sys.executable, "-m", "rasa", "run", "--enable-api", "--model", str(model)]
+    rasa_run = [
+        sys.executable,
+        "-m",
+        "bot.rasa_server",
+        "run",
+        "--enable-api",
+        "--model",
+        str(model),
+    ]
     actions = launch(
         "actions",
         [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
