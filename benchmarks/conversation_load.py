@@ -155,12 +155,14 @@ def main() -> None:
             for i in range(args.clients)
         ]
         cpu_before = [cpu_seconds(process.pid) for process in processes]
+        client_cpu = time.process_time()
         started = time.perf_counter()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
+        client_cpu = time.process_time() - client_cpu
         cpu_used = [
             cpu_seconds(process.pid) - before
             for process, before in zip(processes, cpu_before, strict=True)
@@ -180,6 +182,7 @@ def main() -> None:
                     f"{name} {used * 1000 / len(record):.1f} ms"
                     for name, used in zip(SERVER_NAMES[args.nlu_server], cpu_used, strict=True)
                 )
+                + f"; this load generator {client_cpu * 1000 / len(record):.1f} ms"
             )
 
         def at(turns: range) -> float:
