@@ -255,10 +255,13 @@ def run_up(args: argparse.Namespace) -> int:
     upgrade_database()
     load_demo_data()
     ensure_model(force=args.retrain)
-    processes = start_servers(args.port, args.action_port, nlu_port=args.nlu_port)
+    nlu_port = args.port + NLU_PORT_OFFSET if args.nlu_port is None else args.nlu_port
+    processes = start_servers(args.port, args.action_port, nlu_port=nlu_port)
+    nlu = f"http://127.0.0.1:{nlu_port}/model/parse" if nlu_port else "inside the Rasa server"
     print(
         f"\nThe assistant is running.\n"
         f"  REST API : http://127.0.0.1:{args.port}/webhooks/rest/webhook\n"
+        f"  NLU      : {nlu}\n"
         f"  Terminal : .venv/bin/python -m bot chat --url http://127.0.0.1:{args.port}\n"
         f"  Web chat : http://127.0.0.1:{args.port}/widget/demo\n"
         f"  Agents   : http://127.0.0.1:{args.port}/console/  (demo accounts in README.md)\n"

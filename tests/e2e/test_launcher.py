@@ -1,5 +1,5 @@
 """README command 1 end to end: `python -m bot up` prepares everything, serves, and one
-Ctrl-C stops both servers; `python -m bot chat` talks to it from a terminal."""
+Ctrl-C stops all three servers; `python -m bot chat` talks to it from a terminal."""
 
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ def test_up_serves_chat_works_and_ctrl_c_stops_everything(trained_model: Path, t
             time.sleep(1)
         output = (tmp_path / "up.log").read_text()
         assert f"http://127.0.0.1:{RASA_PORT}/webhooks/rest/webhook" in output
+        assert f"http://127.0.0.1:{RASA_PORT + 1}/model/parse" in output
         assert "Model is up to date" in output, "an unchanged model is not retrained"
 
         chat = subprocess.run(
@@ -72,7 +73,7 @@ def test_up_serves_chat_works_and_ctrl_c_stops_everything(trained_model: Path, t
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=60) == 0
         time.sleep(1)
-        assert not port_open(RASA_PORT) and not port_open(ACTION_PORT)
+        assert not any(port_open(p) for p in (RASA_PORT, RASA_PORT + 1, ACTION_PORT))
     finally:
         if up.poll() is None:
             os.kill(up.pid, signal.SIGKILL)
