@@ -4,7 +4,9 @@ database in the loop (identity checks, ticket writes, knowledge searches).
 Starts its own action, NLU and Rasa servers (as `python -m bot up` does) on a fresh SQLite
 database with the demo data (or uses running ones with --url), then measures:
   1. one client: p50 / p95 per turn;
-  2. 20 concurrent closed-loop conversations: turns/s and p95;
+  2. 20 concurrent closed-loop conversations (each message sent when the previous reply came):
+     turns/s and p50 / p95 at saturation; then the same 20 conversations paced to offer 60
+     turns/s together (--rate): p50 / p95 at that load;
   3. per-turn latency at turn 5 vs turn 50 of long conversations (history growth);
   4. resident memory of each server;
   5. CPU milliseconds per turn of each server during the concurrent phase — on a shared
@@ -66,18 +68,53 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def converse(url: str, sender: str, client: int, turns: int, record: list) -> None:
+def converse(
+    url: str,
+    sender: str,
+    client: int,
+    turns: int,
+    record: list,
+    schedule: tuple[float, float] | None = None,
+) -> None:
+    """One conversation, each message sent when the previous reply arrived.
+
+    With ``schedule`` (first send time, seconds between sends) a message goes out at its
+    planned moment instead, or at once when the previous reply came late; its latency then
+    counts from the planned moment, so a server falling behind is not hidden.
+    """
     session = requests.Session()
     messages = script(client)
     for turn in range(turns):
-        started = time.perf_counter()
+        planned = time.perf_counter()
+        if schedule is not None:
+            planned = schedule[0] + turn * schedule[1]
+            time.sleep(max(0.0, planned - time.perf_counter()))
         reply = session.post(
             f"{url}/webhooks/rest/webhook",
             json={"sender": sender, "message": messages[turn % len(messages)]},
             timeout=120,
         )
         reply.raise_for_status()
-        record.append((turn + 1, time.perf_counter() - started))
+        record.append((turn + 1, time.perf_counter() - planned))
+
+
+def paced_load(url: str, clients: int, turns: int, rate: float) -> tuple[float, list[float]]:
+    """``clients`` conversations whose messages together arrive at ``rate`` per second, evenly
+    staggered; returns the achieved turns/s and the latencies."""
+    record: list = []
+    first = time.perf_counter() + 0.5
+    threads = [
+        threading.Thread(
+            target=converse,
+            args=(url, f"paced-{i}", i, turns, record, (first + i / rate, clients / rate)),
+        )
+        for i in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(record) / (time.perf_counter() - first), [t for _, t in record]
 
 
 def process_and_children(pid: int) -> list[int]:
@@ -112,6 +149,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--turns", type=int, default=50)
     parser.add_argument("--model", type=Path, help="a trained model other than the project's")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=60.0,
+        help="turns/s offered in the paced phase (default 60, the throughput target)",
+    )
     parser.add_argument(
         "--no-nlu-server",
         dest="nlu_server",
@@ -184,6 +227,13 @@ def main() -> None:
                 )
                 + f"; this load generator {client_cpu * 1000 / len(record):.1f} ms"
             )
+
+        achieved, paced = paced_load(url, args.clients, args.turns, args.rate)
+        print(
+            f"{args.clients} concurrent conversations paced at {args.rate:.0f} turns/s: "
+            f"{achieved:.1f} turns/s served, p50 {statistics.median(paced) * 1000:.0f} ms, "
+            f"p95 {percentile(paced, 95) * 1000:.0f} ms"
+        )
 
         def at(turns: range) -> float:
             return statistics.mean(t for n, t in record if n in turns)
