@@ -23,10 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.demo import create_demo_database  # noqa: E402
-from bot.handoff.policy import ESCALATION_POLICY_FILE_ENV  # noqa: E402
-from bot.launcher import ensure_model, start_servers, stop_servers  # noqa: E402
-from tests.browser.webchat_server import always_open_policy  # noqa: E402
+from bot.launcher import ensure_model, stop_servers  # noqa: E402
+from tests.browser.webchat_server import start_webchat_server  # noqa: E402
 from tests.channels.test_webchat_socketio import SocketChat  # noqa: E402
 from tests.e2e.console_client import Console  # noqa: E402
 
@@ -131,21 +129,9 @@ def main() -> None:
     args = parser.parse_args()
     model = args.model or ensure_model()
     workdir = Path(tempfile.mkdtemp(prefix="handoff-bench-"))
-    db_url = f"sqlite:///{workdir / 'assistant.db'}"
-    create_demo_database(db_url)
-    processes = start_servers(
-        RASA_PORT,
-        ACTION_PORT,
-        model,
-        extra_env={
-            "ASSISTANT_DATABASE_URL": db_url,
-            ESCALATION_POLICY_FILE_ENV: str(always_open_policy(workdir)),
-        },
-        log_dir=workdir / "logs",
-        tracker_db=workdir / "tracker.db",
-    )
+    server, processes = start_webchat_server(model, workdir, RASA_PORT, ACTION_PORT)
     try:
-        measure(f"http://127.0.0.1:{RASA_PORT}", args.chats)
+        measure(server.url, args.chats)
     finally:
         stop_servers(processes)
 

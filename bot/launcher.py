@@ -121,6 +121,11 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
+def nlu_port_for(rasa_port: int, nlu_port: int | None) -> int:
+    """The NLU server's port: the one asked for (0: none), else next to the Rasa server."""
+    return rasa_port + NLU_PORT_OFFSET if nlu_port is None else nlu_port
+
+
 def start_servers(
     rasa_port: int = 5005,
     action_port: int = DEFAULT_ACTION_PORT,
@@ -142,8 +147,7 @@ def start_servers(
     """
     env = rasa_env()
     env.update(extra_env or {})
-    if nlu_port is None:
-        nlu_port = rasa_port + NLU_PORT_OFFSET
+    nlu_port = nlu_port_for(rasa_port, nlu_port)
     endpoints = endpoints_file(action_port, tracker_db, nlu_port)
 
     def launch(name: str, command: list[str]) -> subprocess.Popen:
@@ -255,7 +259,7 @@ def run_up(args: argparse.Namespace) -> int:
     upgrade_database()
     load_demo_data()
     ensure_model(force=args.retrain)
-    nlu_port = args.port + NLU_PORT_OFFSET if args.nlu_port is None else args.nlu_port
+    nlu_port = nlu_port_for(args.port, args.nlu_port)
     processes = start_servers(args.port, args.action_port, nlu_port=nlu_port)
     nlu = f"http://127.0.0.1:{nlu_port}/model/parse" if nlu_port else "inside the Rasa server"
     print(

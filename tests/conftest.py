@@ -2,6 +2,8 @@
 
 Store fixtures: `sqlite_url` (a fresh file per test), `postgres_url` (a blank schema per test
 in a throwaway database created for the test session) and `db_url`, which runs a test on both.
+Server fixtures: `trained_model`, and `webchat`, the running servers every web chat, browser
+and handoff test shares.
 """
 
 from __future__ import annotations
@@ -82,6 +84,19 @@ def trained_model() -> Path:
     from bot.launcher import ensure_model
 
     return ensure_model()
+
+
+@pytest.fixture(scope="session")
+def webchat(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """The running web chat servers (tests/browser/webchat_server.py), started once."""
+    from bot.launcher import stop_servers
+    from tests.browser.webchat_server import start_webchat_server
+
+    server, processes = start_webchat_server(trained_model, tmp_path_factory.mktemp("webchat"))
+    try:
+        yield server
+    finally:
+        stop_servers(processes)
 
 
 @pytest.fixture

@@ -10,19 +10,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-from tests.browser.webchat_server import WebChatServer, shared_webchat_server
-
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="session")
-def webchat(
-    trained_model: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WebChatServer]:
-    with shared_webchat_server(trained_model, tmp_path_factory) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")  # stop Playwright's event loop before other tests run

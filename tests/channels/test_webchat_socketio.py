@@ -6,27 +6,18 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import socketio
 
-from tests.browser.webchat_server import WebChatServer, shared_webchat_server
+from tests.browser.webchat_server import WebChatServer
 from tests.channels.test_webchat_attachments import png_bytes
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 ORDER, PHONE = "SO20261101001", "13800138000"
-
-
-@pytest.fixture(scope="session")
-def webchat(
-    trained_model: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WebChatServer]:
-    with shared_webchat_server(trained_model, tmp_path_factory) as server:
-        yield server
 
 
 class SocketChat:

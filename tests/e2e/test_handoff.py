@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -14,21 +13,13 @@ from sqlalchemy import select
 
 from bot.store.db import make_engine, make_session_factory, session_scope
 from bot.store.models import CsatResponse, Handoff
-from tests.browser.webchat_server import WebChatServer, shared_webchat_server
+from tests.browser.webchat_server import WebChatServer
 from tests.channels.test_webchat_socketio import SocketChat
 from tests.e2e.console_client import Console
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 DELIVERY_SECONDS = 1.0
-
-
-@pytest.fixture(scope="session")
-def webchat(
-    trained_model: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WebChatServer]:
-    with shared_webchat_server(trained_model, tmp_path_factory) as server:
-        yield server
 
 
 @pytest.fixture
