@@ -15,6 +15,37 @@ from bot.kb.search import KnowledgeBase
 from bot.settings import PROJECT_ROOT
 
 EVAL_FILE = PROJECT_ROOT / "tests" / "data" / "kb_eval.yml"
+LEAK_OVERLAP = 0.5
+"""Character-bigram Jaccard overlap from which a training text counts as a copy of an
+evaluation question."""
+
+
+def evaluation_questions(directory: Path = EVAL_FILE.parent) -> list[str]:
+    """Every question of every evaluation set (``kb_eval*.yml``), answerable or not."""
+    questions: list[str] = []
+    for path in sorted(directory.glob("kb_eval*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        questions += [case["q"] for case in data.get("answerable") or []]
+        questions += list(data.get("unanswerable") or [])
+    return questions
+
+
+def _bigrams(text: str) -> set[str]:
+    kept = "".join(c for c in text if c.isalnum())
+    return {kept[i : i + 2] for i in range(len(kept) - 1)}
+
+
+def leaked(texts: list[str], questions: list[str]) -> list[tuple[str, str]]:
+    """(text, evaluation question) pairs that overlap by ``LEAK_OVERLAP`` or more: training
+    data this close to an evaluation question would make the measured figures lie."""
+    asked = [(question, _bigrams(question)) for question in questions]
+    found = []
+    for text in texts:
+        grams = _bigrams(text)
+        for question, other in asked:
+            if len(grams & other) >= LEAK_OVERLAP * max(1, len(grams | other)):
+                found.append((text, question))
+    return found
 
 
 @dataclass

@@ -17,6 +17,7 @@ from bot.kb.articles import (
     load_articles,
     parse_article,
 )
+from bot.kb.evaluate import evaluation_questions, leaked
 
 FRONT = """id: {id}
 title: {title}
@@ -169,6 +170,18 @@ def test_the_real_articles_are_all_valid() -> None:
     assert {"return-shipping-fee", "invoice", "troubleshoot-ac-not-cooling"} <= set(ids)
     assert {a.scenario for a in result.articles} == set(SCENARIOS)
     assert all(Path(a.path).parent == ARTICLES_DIR for a in result.articles)
+
+
+def test_no_sample_question_resembles_an_evaluation_question() -> None:
+    """The search trains on the articles' sample questions: a near copy of an evaluation
+    question there would make the measured figures lie."""
+    questions = [q for a in load_articles().articles for q in (a.title, *a.questions)]
+    assert leaked(questions, evaluation_questions()) == []
+
+
+def test_a_copied_evaluation_question_is_caught() -> None:
+    question = evaluation_questions()[0]
+    assert leaked(["无关的句子", question + "呢"], [question]) == [(question + "呢", question)]
 
 
 def test_fingerprint_follows_the_content(tmp_path: Path) -> None:
