@@ -4,11 +4,10 @@ Three layers: the lexicon rules (``bot.sentiment.lexicon``) read negation, degre
 threats, safety risks, repeated failure, emoji and question form; a review-polarity model
 trained on public product-review sentences; and two small regressions trained on our own
 labelled messages (``config/sentiment/train.yml``) that weigh all of it into a 3-way label
-and an escalation probability.  In long, non-sarcastic Chinese text (review-like) a second
-review model with word features (the direction model) also weighs directly into which way a
-polar label leans.  Threats, safety risks,
-profanity and a request for a person escalate whatever the regression says
-(``config/sentiment/settings.yml``).
+and an escalation probability.  In long Chinese text (review-like; sarcastic text only when
+it is longer still) a second review model with word features (the direction model) also weighs
+directly into which way a polar label leans.  Threats, safety risks, profanity and a request
+for a person escalate whatever the regression says (``config/sentiment/settings.yml``).
 """
 
 from __future__ import annotations
@@ -227,16 +226,25 @@ class SentimentAnalyzer:
         return Sentiment(label, round(score, 3), escalate, reasons)
 
     def _reads_as_review(self, folded: str, cues: Cues) -> bool:
-        """Enough Chinese to be descriptive, and not sarcastic (praise words meaning the opposite).
+        """Enough Chinese to be descriptive, and not sarcastic (praise words meaning the opposite)
+        unless it is long.
 
         Such text may be a product review, where the review model (trained on thousands of
         public review sentences) knows much more about which way it leans than the chat
-        regressions trained on a few hundred of our own messages.
+        regressions trained on a few hundred of our own messages.  Sarcasm markers ("呵呵",
+        "不愧是", "又" next to praise) mostly mean what they say in a short complaint, but in
+        a long review they are as often friendly; from ``direction_sarcasm_min_chars`` Chinese
+        characters on (0: never) the review model decides such text too.
         """
-        minimum = int(self.settings.get("review_model", {}).get("direction_min_chars", 0))
-        if self._review is None or not minimum or cues.sarcasm:
+        review = self.settings.get("review_model", {})
+        minimum = int(review.get("direction_min_chars", 0))
+        if self._review is None or not minimum:
             return False
-        return len(_HAN.findall(folded)) >= minimum
+        length = len(_HAN.findall(folded))
+        if cues.sarcasm:
+            sarcastic_minimum = int(review.get("direction_sarcasm_min_chars", 0))
+            return bool(sarcastic_minimum) and length >= max(minimum, sarcastic_minimum)
+        return length >= minimum
 
     def _review_direction(
         self, label: str, direction_logit: float, probabilities: tuple[float, float, float]

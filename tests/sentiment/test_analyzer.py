@@ -149,6 +149,44 @@ def test_review_model_steers_only_long_text_that_is_not_sarcastic(
     assert not analyzer._reads_as_review(sarcastic, lexicon.read(sarcastic))
 
 
+def test_sarcasm_markers_in_a_long_review_do_not_keep_the_review_model_out(
+    analyzer: SentimentAnalyzer,
+) -> None:
+    """ "呵呵" or "不愧是" in a long review is mostly friendly; short sarcasm stays negative."""
+    lexicon = analyzer.lexicon
+    friendly = [
+        "呵呵，给儿子买的第二本了，他每天睡前都要我读上几页，图画漂亮，故事也有趣，纸张也厚实",
+        "不愧是老牌子，用了大半年一点毛病都没有，做工扎实，噪音也小，朋友来家里都问在哪买的",
+    ]
+    for text in friendly:
+        assert lexicon.read(text).sarcasm, text
+        assert analyzer._reads_as_review(text, lexicon.read(text)), text
+        assert analyzer.analyse(text).label == "positive", text
+    angry = "呵呵，等了一个多月才发货，客服一问三不知，你们的服务真是好样的，以后再也不会来买了"
+    assert analyzer.analyse(angry).label == "negative"
+    short = "呵呵 你们的效率真高啊 一个月了还没退款"
+    assert not analyzer._reads_as_review(short, lexicon.read(short))
+    assert analyzer.analyse(short).label == "negative"
+
+
+def test_sarcastic_text_stays_out_of_the_review_model_when_the_setting_is_zero(
+    analyzer: SentimentAnalyzer,
+) -> None:
+    text = "不愧是老牌子，用了大半年一点毛病都没有，做工扎实，噪音也小，朋友来家里都问在哪买的"
+    settings = analyzer.settings | {
+        "review_model": analyzer.settings["review_model"] | {"direction_sarcasm_min_chars": 0}
+    }
+    strict = SentimentAnalyzer(
+        analyzer.lexicon,
+        settings,
+        analyzer._classifier,
+        analyzer._escalation,
+        analyzer._review,
+        analyzer._direction,
+    )
+    assert not strict._reads_as_review(text, analyzer.lexicon.read(text))
+
+
 def test_long_review_text_leans_on_the_word_level_direction_model(
     analyzer: SentimentAnalyzer,
 ) -> None:

