@@ -215,12 +215,18 @@ class SentimentAnalyzer:
             leaning = float(self._direction.logits(folded)[0])  # type: ignore[union-attr]
             label, score = self._review_direction(label, leaning, (negative, neutral, positive))
         reasons = cues.reasons()
-        escalation_logit = float(self._escalation.logits(folded, dense)[0])
-        escalation_probability = 1 / (1 + math.exp(-escalation_logit))
-        threshold = float(self.settings.get("escalate_threshold", 0.5))
-        escalate = bool(self._always_escalate.intersection(reasons)) or (
-            escalation_probability >= threshold
-        )
+        if label == "positive":
+            # Praise that only looked sarcastic (a long review read by the review model) is
+            # not anger: only a cue that always needs a person (safety, a threat…) escalates.
+            reasons = [reason for reason in reasons if reason != "sarcasm"]
+            escalate = bool(self._always_escalate.intersection(reasons))
+        else:
+            escalation_logit = float(self._escalation.logits(folded, dense)[0])
+            escalation_probability = 1 / (1 + math.exp(-escalation_logit))
+            threshold = float(self.settings.get("escalate_threshold", 0.5))
+            escalate = bool(self._always_escalate.intersection(reasons)) or (
+                escalation_probability >= threshold
+            )
         if escalate and not reasons:
             reasons = ["strong_negative"]
         return Sentiment(label, round(score, 3), escalate, reasons)

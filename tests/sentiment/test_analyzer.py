@@ -161,12 +161,29 @@ def test_sarcasm_markers_in_a_long_review_do_not_keep_the_review_model_out(
     for text in friendly:
         assert lexicon.read(text).sarcasm, text
         assert analyzer._reads_as_review(text, lexicon.read(text)), text
-        assert analyzer.analyse(text).label == "positive", text
+        result = analyzer.analyse(text)
+        assert result.label == "positive", text
+        # read as sincere praise, it neither escalates nor reports sarcasm
+        assert not result.escalate and "sarcasm" not in result.reasons, result
     angry = "呵呵，等了一个多月才发货，客服一问三不知，你们的服务真是好样的，以后再也不会来买了"
     assert analyzer.analyse(angry).label == "negative"
+    assert analyzer.analyse(angry).escalate
     short = "呵呵 你们的效率真高啊 一个月了还没退款"
     assert not analyzer._reads_as_review(short, lexicon.read(short))
     assert analyzer.analyse(short).label == "negative"
+
+
+def test_praise_escalates_only_for_a_cue_that_always_needs_a_person(
+    analyzer: SentimentAnalyzer,
+) -> None:
+    praise = "东西很好用，安装师傅也很专业，整体非常满意"
+    assert analyzer.analyse(praise).escalate is False
+    for text, reason in (
+        ("东西很好用，安装师傅也很专业，就是热水器今天冒烟了", "safety"),
+        ("东西很好用，师傅也很专业，麻烦帮我转人工", "request_person"),
+    ):
+        result = analyzer.analyse(text)
+        assert result.escalate and reason in result.reasons, (text, result)
 
 
 def test_sarcastic_text_stays_out_of_the_review_model_when_the_setting_is_zero(
