@@ -50,6 +50,7 @@ def top_id(kb: KnowledgeBase, query: str) -> str | None:
     [
         ("退货要运费吗", "return-shipping-fee"),
         ("发票怎么开", "invoice"),
+        ("买的东西怎么要发票", "invoice"),
         ("发票抬头写错了能改吗", "invoice"),
         ("空调不制冷", "troubleshoot-ac-not-cooling"),
         ("怎么修改密码", "account-password-reset"),
