@@ -30,19 +30,19 @@ def _t2s():  # noqa: ANN202 - OpenCC has no public type
     return opencc.OpenCC("t2s")
 
 
+_EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u200d\ufe0f\u20e3]")
+"""Pictographs and their modifiers (not CJK or punctuation)."""
+
+
 def is_emoji(char: str) -> bool:
     """True for pictographs and their modifiers (not CJK or punctuation)."""
-    cp = ord(char)
-    return (
-        0x1F000 <= cp <= 0x1FAFF
-        or 0x2600 <= cp <= 0x27BF
-        or 0x1F900 <= cp <= 0x1F9FF
-        or cp in (0x200D, 0xFE0F, 0x20E3)
-    )
+    return _EMOJI.fullmatch(char) is not None
 
 
 def strip_unprintable(text: str) -> str:
     """Drop control, private-use, surrogate and unassigned code points (binary garbage)."""
+    if text.isprintable():  # none of those categories: the common case, checked in C
+        return text
     kept = []
     for char in text:
         category = unicodedata.category(char)
@@ -82,7 +82,7 @@ def normalise_text(text: str | None, keep_emoji: bool = False) -> str:
     text = strip_unprintable(unicodedata.normalize("NFKC", text))
     text = text[: MAX_MESSAGE_CHARS * 2]
     if not keep_emoji:
-        text = "".join(" " if is_emoji(c) else c for c in text)
+        text = _EMOJI.sub(" ", text)
     text = to_simplified(text)
     text = _DIGIT_GROUPS.sub(_join_digit_groups, text)
     text = _DASHED_PHONE.sub(r"\1\2\3", text)

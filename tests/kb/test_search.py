@@ -154,6 +154,18 @@ def test_synonyms_fold_variants_onto_the_article_wording() -> None:
     assert folder.fold("ＳＯ２０２６１１０１００１") == "so20261101001"
 
 
+def test_folding_takes_the_longest_variant_and_respects_latin_word_edges() -> None:
+    folder = TextFolder({"dishwasher": "洗碗机", "washer": "洗衣机", "sh": "售后", "退费": "退款"})
+    assert folder.fold("dishwasher坏了") == "洗碗机坏了"  # not dish + 洗衣机
+    assert folder.fold("washer坏了 找sh") == "洗衣机坏了 找售后"
+    assert folder.fold("shsh push") == "shsh push"  # "sh" inside a word never fires
+    assert folder.fold("washers") == "washers"
+    assert folder.fold("7天washer退費") == "7天洗衣机退款"
+    # a variant that is the start of a longer one still matches when the longer one does not
+    prefixes = TextFolder({"退货": "退货", "退货险": "运费险", "退个货": "退货"})
+    assert prefixes.fold("退货险 退货 退个货") == "运费险 退货 退货"
+
+
 def test_missing_synonym_file_means_no_synonyms(tmp_path: Path) -> None:
     assert load_synonyms(tmp_path / "missing.yml") == {}
     assert TextFolder({}).fold("退货邮费") == "退货邮费"
