@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -236,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # jieba announces every dictionary load on stderr; operators only need its warnings.
+    logging.getLogger("jieba").setLevel(logging.WARNING)
     try:
         return args.handler(args)
     except CliError as error:

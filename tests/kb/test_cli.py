@@ -113,6 +113,7 @@ def test_search_json_lists_id_title_and_score(database_url: str) -> None:
     assert "退货运费谁承担" in result.stdout  # Chinese as is, not \u escapes
     assert 0 < hits[0]["score"] <= 1
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    assert "prefix dict" not in result.stderr  # jieba's start-up chatter is kept quiet
 
 
 # -- kb check -----------------------------------------------------------------------------
