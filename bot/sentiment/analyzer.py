@@ -214,6 +214,9 @@ class SentimentAnalyzer:
         if self._reads_as_review(folded, cues):
             leaning = float(self._direction.logits(folded)[0])  # type: ignore[union-attr]
             label, score = self._review_direction(label, leaning, (negative, neutral, positive))
+        if label == "negative" and self._only_turned_complaints(cues):
+            # "不是不满意": the n-grams see "不满意", the rules see it turned round.
+            label, score = "positive", math.tanh(cues.positive / 3)
         reasons = cues.reasons()
         if label == "positive":
             # Praise that only looked sarcastic (a long review read by the review model) is
@@ -230,6 +233,21 @@ class SentimentAnalyzer:
         if escalate and not reasons:
             reasons = ["strong_negative"]
         return Sentiment(label, round(score, 3), escalate, reasons)
+
+    @staticmethod
+    def _only_turned_complaints(cues: Cues) -> bool:
+        """The message's only opinion is a complaint turned round ("没有不满意", "并不差",
+        "不是不好"): nothing else in it (a problem, a threat, sarcasm, a complaint or a negated
+        praise word) speaks of trouble."""
+        return bool(
+            cues.double_negations
+            and cues.negative == 0
+            and cues.positive > 0
+            and not cues.problems
+            and not cues.flag_count
+            and not cues.negated_positive
+            and not cues.sarcasm
+        )
 
     def _reads_as_review(self, folded: str, cues: Cues) -> bool:
         """Enough Chinese to be descriptive, and not sarcastic (praise words meaning the opposite)

@@ -55,6 +55,7 @@ class Cues:
     problems: int = 0
     strongest_negative: float = 0.0
     negated_positive: bool = False
+    double_negations: int = 0  # complaints turned round: "不是不满意", "并不差", "不是不好"
     question: bool = False
     exclamations: int = 0
     sarcasm_strong: bool = False
@@ -189,12 +190,14 @@ class Lexicon:
             (m.start(), m.end(), self._roles[m.group(0)]) for m in self._scan.finditer(clause)
         ]
         negation = ""
+        cancelled = False  # two negators in a row ("不是不" + 好): they cancel
         degree = 1.0
         modifier_end = -1
         last_word: tuple[int, float] | None = None  # (end, contribution) of the last word
         for index, (start, end, role) in enumerate(matches):
             if modifier_end >= 0 and start - modifier_end > _MODIFIER_REACH:
                 negation, degree, modifier_end = "", 1.0, -1
+                cancelled = False
             if role.sarcasm == "strong":
                 cues.sarcasm_strong = True
             elif role.sarcasm == "weak":
@@ -213,7 +216,8 @@ class Lexicon:
                 not role.polarity or (next_is_word and matches[index + 1][2].polarity)
             )
             if role.negation:
-                negation = role.negation if not negation else ""  # a second negator cancels
+                cancelled = bool(negation)  # a second negator cancels the first
+                negation = "" if negation else role.negation
                 modifier_end = end
                 continue
             if acts_as_degree:
@@ -224,15 +228,19 @@ class Lexicon:
                 if not negation:
                     cues.problems += 1
                 negation, degree, modifier_end = "", 1.0, -1
+                cancelled = False
                 continue
             if not role.polarity:
                 continue
+            if cancelled and role.polarity > 0:
+                cues.double_negations += 1
             value = self._modified(role.polarity, negation, degree, cues)
             self._add(cues, value)
             if value < 0:
                 cues.strongest_negative = max(cues.strongest_negative, -value)
             last_word = (end, value)
             negation, degree, modifier_end = "", 1.0, -1
+            cancelled = False
 
     @staticmethod
     def _modified(polarity: float, negation: str, degree: float, cues: Cues) -> float:
@@ -244,6 +252,7 @@ class Lexicon:
             cues.negated_positive = True
             factor = {"strong": -1.5, "normal": -0.9, "weak": -0.5}[negation]
         else:
+            cues.double_negations += 1
             factor = {"strong": -0.8, "normal": -0.5, "weak": -0.3}[negation]
         return value * factor
 

@@ -36,6 +36,32 @@ def test_negation_turns_praise_into_complaint(analyzer: SentimentAnalyzer) -> No
     assert analyzer.analyse("不是不满意 挺好的").label == "positive"
 
 
+@pytest.mark.parametrize("text", ["不是不满意", "没有不满意", "并不差", "也不是不好", "不是不好用"])
+def test_a_complaint_turned_round_is_not_a_complaint(
+    analyzer: SentimentAnalyzer, text: str
+) -> None:
+    result = analyzer.analyse(text)
+    assert result.label == "positive" and 0 < result.score < 0.6, result  # mild praise
+    assert not result.escalate
+
+
+@pytest.mark.parametrize(
+    "text", ["不是很满意", "不是不满意，就是有点慢", "并不差 但是三天了还没人来修 再拖我就打12315"]
+)
+def test_a_turned_complaint_beside_real_trouble_stays_negative(
+    analyzer: SentimentAnalyzer, text: str
+) -> None:
+    assert analyzer.analyse(text).label == "negative"
+
+
+def test_the_lexicon_counts_double_negations() -> None:
+    lexicon = Lexicon.load()
+    assert lexicon.read("不是不满意").double_negations == 1  # negator + complaint word
+    assert lexicon.read("不是不好").double_negations == 1  # two negators + praise word
+    assert lexicon.read("不好").double_negations == 0
+    assert lexicon.read("不满意").double_negations == 0
+
+
 @pytest.mark.parametrize(
     "text, reason",
     [
