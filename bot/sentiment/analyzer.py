@@ -232,7 +232,19 @@ class SentimentAnalyzer:
             )
         if escalate and not reasons:
             reasons = ["strong_negative"]
+        if label != "neutral" and not escalate:
+            score *= self._intensity(cues, label)
         return Sentiment(label, round(score, 3), escalate, reasons)
+
+    def _intensity(self, cues: Cues, label: str) -> float:
+        """0..1: how strongly the lexicon says the message feels ("有点慢" < "太慢了")."""
+        options = self.settings.get("intensity", {})
+        floor, scale = float(options.get("floor", 1.0)), float(options.get("scale", 1.0))
+        if label == "negative":
+            strength = max(cues.strongest_negative, 0.5 * min(cues.problems, 2))
+        else:
+            strength = cues.positive
+        return floor + (1 - floor) * math.tanh(strength / scale)
 
     @staticmethod
     def _only_turned_complaints(cues: Cues) -> bool:

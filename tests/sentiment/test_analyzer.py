@@ -18,8 +18,14 @@ def test_a_neutral_question_with_a_negative_word_is_not_anger(analyzer: Sentimen
 def test_degree_makes_mild_and_strong_complaints_differ(analyzer: SentimentAnalyzer) -> None:
     mild, strong = analyzer.analyse("物流有点慢"), analyzer.analyse("物流慢死了")
     assert mild.label == strong.label == "negative"
-    assert strong.score < mild.score
+    assert strong.score < mild.score - 0.3  # the score says how strongly, not only which way
     assert not mild.escalate
+
+
+def test_the_score_grows_with_the_degree_word(analyzer: SentimentAnalyzer) -> None:
+    scores = [analyzer.analyse(text).score for text in ("有点慢", "太慢了", "慢死了")]
+    assert 0 > scores[0] > scores[1] > scores[2] >= -1
+    assert 0 < analyzer.analyse("还行").score < analyzer.analyse("非常满意").score <= 1
 
 
 def test_degree_and_negation_in_the_lexicon() -> None:
