@@ -215,8 +215,12 @@ class SentimentAnalyzer:
             leaning = float(self._direction.logits(folded)[0])  # type: ignore[union-attr]
             label, score = self._review_direction(label, leaning, (negative, neutral, positive))
         if label == "negative" and self._only_turned_complaints(cues):
-            # "不是不满意": the n-grams see "不满意", the rules see it turned round.
-            label, score = "positive", math.tanh(cues.positive / 3)
+            # "不是不满意": the n-grams see "不满意", the rules see it turned round.  Beside a
+            # request or a fault ("只是想问下保修") it is a calm message, otherwise mild praise.
+            if cues.problems:
+                label, score = "neutral", 0.0
+            else:
+                label, score = "positive", math.tanh(cues.positive / 3)
         reasons = cues.reasons()
         if label == "positive":
             # Praise that only looked sarcastic (a long review read by the review model) is
@@ -249,13 +253,12 @@ class SentimentAnalyzer:
     @staticmethod
     def _only_turned_complaints(cues: Cues) -> bool:
         """The message's only opinion is a complaint turned round ("没有不满意", "并不差",
-        "不是不好"): nothing else in it (a problem, a threat, sarcasm, a complaint or a negated
-        praise word) speaks of trouble."""
+        "不是不好"): nothing else in it (a threat, sarcasm, a complaint or a negated praise
+        word) speaks of trouble; problem words alone are calm requests."""
         return bool(
             cues.double_negations
             and cues.negative == 0
             and cues.positive > 0
-            and not cues.problems
             and not cues.flag_count
             and not cues.negated_positive
             and not cues.sarcasm

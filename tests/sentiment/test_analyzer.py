@@ -51,6 +51,11 @@ def test_a_complaint_turned_round_is_not_a_complaint(
     assert not result.escalate
 
 
+def test_a_turned_complaint_beside_a_request_is_calm(analyzer: SentimentAnalyzer) -> None:
+    result = analyzer.analyse("我不是不满意，只是想问下保修")
+    assert (result.label, result.escalate) == ("neutral", False), result
+
+
 @pytest.mark.parametrize(
     "text", ["不是很满意", "不是不满意，就是有点慢", "并不差 但是三天了还没人来修 再拖我就打12315"]
 )
