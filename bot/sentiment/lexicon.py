@@ -196,8 +196,7 @@ class Lexicon:
         last_word: tuple[int, float] | None = None  # (end, contribution) of the last word
         for index, (start, end, role) in enumerate(matches):
             if modifier_end >= 0 and start - modifier_end > _MODIFIER_REACH:
-                negation, degree, modifier_end = "", 1.0, -1
-                cancelled = False
+                negation, cancelled, degree, modifier_end = "", False, 1.0, -1
             if role.sarcasm == "strong":
                 cues.sarcasm_strong = True
             elif role.sarcasm == "weak":
@@ -227,8 +226,7 @@ class Lexicon:
             if role.problem and not role.polarity:
                 if not negation:
                     cues.problems += 1
-                negation, degree, modifier_end = "", 1.0, -1
-                cancelled = False
+                negation, cancelled, degree, modifier_end = "", False, 1.0, -1
                 continue
             if not role.polarity:
                 continue
@@ -239,8 +237,7 @@ class Lexicon:
             if value < 0:
                 cues.strongest_negative = max(cues.strongest_negative, -value)
             last_word = (end, value)
-            negation, degree, modifier_end = "", 1.0, -1
-            cancelled = False
+            negation, cancelled, degree, modifier_end = "", False, 1.0, -1
 
     @staticmethod
     def _modified(polarity: float, negation: str, degree: float, cues: Cues) -> float:
