@@ -272,6 +272,8 @@ def run_up(args: argparse.Namespace) -> int:
         f"Press Ctrl-C to stop.\n",
         flush=True,
     )
+    # A service manager stops us with SIGTERM: stop the servers then too, as for Ctrl-C.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         while all(p.poll() is None for p in processes):
             time.sleep(1)
@@ -282,6 +284,11 @@ def run_up(args: argparse.Namespace) -> int:
         return 0
     finally:
         stop_servers(processes)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run_chat(args: argparse.Namespace) -> int:
