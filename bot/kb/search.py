@@ -14,20 +14,24 @@ matched in two stages:
    paraphrase from a near-miss that only shares the product word ("洗衣机能洗羽绒服吗").
    Three more describe the competition and the query itself: a naive-Bayes posterior over the
    candidates (which article the query's terms point to), the lead in retrieval score over the
-   best rival, and how closely the query resembles a known unanswered question.
+   best rival, and how closely the query resembles a known unanswered question.  In a
+   knowledge base of up to a few hundred articles, a classifier trained on the sample
+   questions (``bot.kb.classifier``) adds its margin for the article, its lead over the best
+   rival and its margin for "no article".
 
 A sign-constrained logistic regression (``bot.kb.reranker``) turns the features into the
 probability that the article answers the query; it is the hit's score, and below the threshold
 the answer is "not found" rather than a wrong article.  The regression is retrained at every
 build from the articles' own sample questions (positives), chit-chat from the NLU data and the
 near-miss questions in ``knowledge_base/unanswerable.yml`` that share an article's words but
-are not answered by it (negatives), so editing articles never needs manual tuning or a Rasa
-retrain.  The built index is pickled under ``var/`` keyed by a hash of the articles
+are not answered by it (negatives), with the question classifier refitted on each fold without
+the questions it is asked, so editing articles never needs manual tuning or a Rasa retrain.  The built index is pickled under ``var/`` keyed by a hash of the articles
 and synonyms.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -49,6 +53,8 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils import murmurhash3_32
 
 from bot.kb.articles import ARTICLES_DIR, Article, content_fingerprint, load_articles
+from bot.kb.classifier import MAX_ARTICLES as CLASSIFIER_MAX_ARTICLES
+from bot.kb.classifier import QuestionClassifier
 from bot.kb.reranker import Reranker, load_none_queries
 from bot.nlu.text import MAX_MESSAGE_CHARS, normalise_text
 from bot.settings import PROJECT_ROOT
@@ -58,7 +64,9 @@ log = logging.getLogger(__name__)
 SYNONYMS_FILE = PROJECT_ROOT / "knowledge_base" / "synonyms.yml"
 UNANSWERABLE_FILE = PROJECT_ROOT / "knowledge_base" / "unanswerable.yml"
 INDEX_DIR = PROJECT_ROOT / "var" / "kb_index"
-INDEX_FORMAT = 5
+INDEX_FORMAT = 6
+_CODE_FILES = ("search.py", "reranker.py", "classifier.py")
+"""The modules whose code shapes a stored index: any change to them rebuilds it."""
 
 DEFAULT_THRESHOLD = 0.2
 """Minimum reranker probability for a hit.  ``benchmarks/kb_search.py`` prints the trade-off
@@ -98,6 +106,9 @@ FEATURES: tuple[tuple[str, int], ...] = (
     ("likelihood", 1),
     ("base_margin", 1),
     ("near_miss", -1),
+    ("classifier_margin", 1),
+    ("classifier_lead", 1),
+    ("classifier_none", -1),
 )
 """Reranker inputs in column order, with the sign their weight is allowed to take."""
 
@@ -254,6 +265,21 @@ def _char_ngrams(folded: str) -> list[str]:
     return grams
 
 
+def _content_words(folded: str) -> list[str]:
+    """The question classifier's word analyzer (a module function, so the index pickles)."""
+    return list(TextFolder.words(folded))
+
+
+def _question_classifier(
+    texts: Sequence[str], labels: Sequence[int], n_articles: int
+) -> QuestionClassifier | None:
+    """The classifier over folded questions (label -1: no article), if the knowledge base is
+    small enough and there is something to tell apart."""
+    if n_articles > CLASSIFIER_MAX_ARTICLES or len(set(labels)) < 2:
+        return None
+    return QuestionClassifier((_char_ngrams, _content_words), texts, labels, n_articles)
+
+
 def _hasher(analyzer: Callable[[str], list[str]]) -> HashingVectorizer:
     return HashingVectorizer(
         analyzer=analyzer, n_features=_HASH_SPACE, alternate_sign=False, norm=None
@@ -384,6 +410,8 @@ class _Signals:
     """Per article, the multinomial naive-Bayes posterior that the query's terms came from it."""
     near_miss: float
     """The query's best cosine to a known unanswered question."""
+    classifier: np.ndarray
+    """The question classifier's margin per article and, last, for "none" (zeros without one)."""
 
     @property
     def base(self) -> np.ndarray:
@@ -397,9 +425,16 @@ class _Index:
     query its article no longer contains verbatim) and used on the full index.
     """
 
-    def __init__(self, corpus: _Corpus, mask: np.ndarray, near_misses: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        corpus: _Corpus,
+        mask: np.ndarray,
+        near_misses: Sequence[str] = (),
+        classifier: QuestionClassifier | None = None,
+    ) -> None:
         n = corpus.n_articles
         self.n_articles = n
+        self.classifier = classifier
         self.term_columns = corpus.term_columns
         self.gram_columns = corpus.gram_columns
         rows = np.flatnonzero(mask)
@@ -509,12 +544,17 @@ class _Index:
             vector = np.zeros(self.near_misses.shape[1])
             vector[columns[known]] = row.data[known]
             near_miss = float((self.near_misses @ vector).max())
+        if self.classifier is not None:
+            classifier = self.classifier.decision([q.folded])[0].astype(float)
+        else:
+            classifier = np.zeros(self.n_articles + 1)
         return _Signals(
             np.asarray(doc_cos).ravel(),
             np.asarray(centroid_cos).ravel(),
             bm25,
             nb / nb.sum(),
             near_miss,
+            classifier,
         )
 
     def candidates(self, signals: _Signals) -> np.ndarray:
@@ -555,6 +595,17 @@ class _Index:
             rival[order[0]] = base[order[1]]
         out[:, 14] = base - rival
         out[:, 15] = signals.near_miss
+        margins = signals.classifier[:-1]
+        if np.any(margins):
+            # The lead over the best rival among *all* articles and "none", not only the
+            # candidates: the classifier knows the article a question was written for.
+            none = signals.classifier[-1]
+            first = int(np.argmax(margins))
+            runner_up = np.delete(margins, first).max(initial=none)
+            rival = np.where(cands == first, runner_up, margins[first])
+            out[:, 16] = margins[cands]
+            out[:, 17] = margins[cands] - np.maximum(rival, none)
+            out[:, 18] = none
         return out
 
     @staticmethod
@@ -654,6 +705,16 @@ def _held_out_questions(corpus: _Corpus, rng: np.random.Generator) -> list[list[
     return held
 
 
+def _corpus_classifier(
+    corpus: _Corpus, mask: np.ndarray, none_texts: Sequence[str]
+) -> QuestionClassifier | None:
+    """The question classifier over the titles and sample questions ``mask`` keeps."""
+    probes = np.flatnonzero(mask & (corpus.kind <= _QUESTION))
+    texts = [corpus.texts[i] for i in probes] + list(none_texts)
+    labels = corpus.owner[probes].tolist() + [-1] * len(none_texts)
+    return _question_classifier(texts, labels, corpus.n_articles)
+
+
 def _folded_queries(folder: TextFolder, texts: Sequence[str]) -> list[str]:
     folded = (folder.fold(t[:MAX_MESSAGE_CHARS]) for t in texts)
     return [t for t in dict.fromkeys(folded) if _WORD.search(t)]
@@ -681,6 +742,10 @@ def _training_examples(
         order = np.argsort(-signals.base, kind="stable")
         if drop:
             order = order[order != owner]
+            # As if the article did not exist: the classifier must not point at it either.
+            margins = signals.classifier.copy()
+            margins[owner] = margins.min() - 1.0
+            signals = dataclasses.replace(signals, classifier=margins)
         top = order[:TRAIN_CANDIDATES]
         if owner >= 0 and not drop and owner not in top:
             top = np.append(top[:-1], owner)
@@ -696,12 +761,18 @@ def _training_examples(
         # The fold's own near-miss queries are hidden from the near-miss probes, as its
         # sample questions are from the index: "near_miss" must generalise, not recall.
         asked = near_misses[number :: len(held_out)]
-        index = _Index(corpus, mask, [t for t in near_misses if t not in set(asked)])
+        chat = none_queries[number :: len(held_out)]
+        unasked = [t for t in near_misses if t not in set(asked)]
+        hidden = set(chat)
+        classifier = _corpus_classifier(
+            corpus, mask, [t for t in none_queries if t not in hidden] + unasked
+        )
+        index = _Index(corpus, mask, unasked, classifier)
         for segment in held:
             owner = int(corpus.owner[segment])
             add(index, corpus.texts[segment], 0, owner)
             add(index, corpus.texts[segment], 1, owner, drop=True)
-        for text in none_queries[number :: len(held_out)]:
+        for text in chat:
             add(index, text, 2)
         for text in asked:
             add(index, text, 4)
@@ -749,10 +820,11 @@ class KnowledgeBase:
         self._ids = {a.id: i for i, a in enumerate(self.articles)}
         corpus = _Corpus(self.articles, self.folder)
         self._reranker = _train_reranker(corpus, self.folder, unanswerable)
+        everything = np.ones(len(corpus.texts), dtype=bool)
+        near_misses = _folded_queries(self.folder, unanswerable)
+        none_texts = _folded_queries(self.folder, load_none_queries()) + near_misses
         self._index = _Index(
-            corpus,
-            np.ones(len(corpus.texts), dtype=bool),
-            _folded_queries(self.folder, unanswerable),
+            corpus, everything, near_misses, _corpus_classifier(corpus, everything, none_texts)
         )
         log.info(
             "knowledge base: %d articles indexed in %.1f s",
@@ -827,7 +899,7 @@ def load_knowledge_base(
     The key covers the articles, the synonyms, the near-miss questions and the search code
     itself, so an index built by older code or data is never loaded.
     """
-    code = (Path(__file__), Path(__file__).with_name("reranker.py"))
+    code = tuple(Path(__file__).with_name(name) for name in _CODE_FILES)
     extra = code + tuple(p for p in (synonyms_file, unanswerable_file) if p.exists())
     key = f"{INDEX_FORMAT}-{content_fingerprint(directory, extra)[:20]}"
     stored = index_dir / f"kb-{key}.pickle"

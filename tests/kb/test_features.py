@@ -79,3 +79,47 @@ def test_training_near_misses_never_find_themselves_among_the_probes(
     assert near_miss_rows.any()
     assert np.all(examples.features[near_miss_rows, COLUMN["near_miss"]] < 0.9)
     assert np.all(examples.labels[near_miss_rows] == 0)
+
+
+def classifier_features(
+    corpus: search._Corpus, folder: TextFolder, query: str, classifier: bool = True
+) -> np.ndarray:
+    everything = np.ones(len(corpus.texts), dtype=bool)
+    model = search._corpus_classifier(corpus, everything, ["你好", "谢谢"]) if classifier else None
+    index = search._Index(corpus, everything, (), model)
+    q = index.query(folder.fold(query))
+    columns = [COLUMN[name] for name in ("classifier_margin", "classifier_lead", "classifier_none")]
+    return index.features(q, np.arange(len(ARTICLES)), index.retrieval(q))[:, columns]
+
+
+def test_classifier_lead_is_positive_only_for_the_article_it_picks(
+    corpus: search._Corpus, folder: TextFolder
+) -> None:
+    rows = classifier_features(corpus, folder, "洗衣机洗着洗着地上全是水")
+    leader = ARTICLES.index("troubleshoot-washer-leak")
+    margin, lead, none = rows[:, 0], rows[:, 1], rows[:, 2]
+    assert int(np.argmax(margin)) == leader
+    assert lead[leader] > 0 and np.all(np.delete(lead, leader) < 0)
+    assert np.all(none == none[0])  # "none" is a property of the query
+
+
+def test_without_a_classifier_its_features_are_zero(
+    corpus: search._Corpus, folder: TextFolder
+) -> None:
+    assert np.all(classifier_features(corpus, folder, "洗衣机漏水", classifier=False) == 0.0)
+
+
+def test_a_dropped_article_is_hidden_from_the_classifier_features_too(
+    corpus: search._Corpus, folder: TextFolder
+) -> None:
+    examples = search._training_examples(corpus, folder, NEAR_MISSES)
+    lead = examples.features[:, COLUMN["classifier_lead"]]
+    gains = []
+    for query in np.unique(examples.query[examples.group == 0]):
+        asked, dropped = examples.query == query, examples.query == query + 1
+        assert np.all(examples.group[dropped] == 1)  # the same question, its article left out
+        rivals = asked & (examples.labels == 0)
+        # Without the article, its rivals only compete with each other and "none".
+        gains.append(lead[dropped].max() - lead[rivals].max())
+    assert min(gains) >= -1e-9
+    assert max(gains) > 0.1
