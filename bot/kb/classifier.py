@@ -60,5 +60,6 @@ class QuestionClassifier:
     def decision(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.n_articles + 1), dtype=np.float32)
-        matrix = sp.hstack([v.transform(texts) for v in self._vectorizers]).tocsr()
-        return np.asarray(matrix @ self._weights) + self._bias
+        matrix = sp.hstack([v.transform(texts) for v in self._vectorizers], dtype=np.float32)
+        # float32 like the weights: a float64 product would copy all the weights per call.
+        return np.asarray(matrix.tocsr() @ self._weights) + self._bias
