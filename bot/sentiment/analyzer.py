@@ -214,12 +214,12 @@ class SentimentAnalyzer:
         if self._reads_as_review(folded, cues):
             leaning = float(self._direction.logits(folded)[0])  # type: ignore[union-attr]
             label, score = self._review_direction(label, leaning, (negative, neutral, positive))
-        if label == "negative" and self._only_turned_complaints(cues):
+        if self._only_turned_complaints(cues):
             # "不是不满意": the n-grams see "不满意", the rules see it turned round.  Beside a
             # request or a fault ("只是想问下保修") it is a calm message, otherwise mild praise.
             if cues.problems:
                 label, score = "neutral", 0.0
-            else:
+            elif label != "positive":
                 label, score = "positive", math.tanh(cues.positive / 3)
         reasons = cues.reasons()
         if label == "positive":

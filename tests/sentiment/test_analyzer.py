@@ -89,6 +89,15 @@ def test_the_lexicon_counts_double_negations() -> None:
         ("找你们主管", "request_person"),
         ("叫主管来", "request_person"),
         ("妈的 又坏了", "profanity"),
+        # Regional words, typos and spellings customers use (added after an independent set
+        # of chat messages showed them slipping through).
+        ("熱水器那邊有瓦斯味", "safety"),
+        ("楼上水管爆了 家里淹了", "safety"),
+        ("再不给我退款 我就去消基会", "threat"),
+        ("这么大的商场就这服务", "sarcasm"),
+        ("tmd 又让我等", "profanity"),
+        ("你他吗能不能快点", "profanity"),
+        ("让你们能管事的出来", "request_person"),
     ],
 )
 def test_escalation_reasons(analyzer: SentimentAnalyzer, text: str, reason: str) -> None:
@@ -106,6 +115,19 @@ def test_words_inside_other_words_are_not_cues(analyzer: SentimentAnalyzer) -> N
     assert "profanity" not in analyzer.analyse("买给爸妈的 他们很满意").reasons
     assert "request_person" not in analyzer.analyse("主管部门是哪个").reasons
     assert "safety" not in analyzer.analyse("燃气灶打不着火 怎么办").reasons
+    assert not analyzer.analyse("滚筒洗衣机的滚筒怎么清洗").escalate
+
+
+def test_misspelt_abuse_reads_as_anger(analyzer: SentimentAnalyzer) -> None:
+    for text in ("什么拉圾服务", "退款拖了一个月 你们是想吞钱吗"):
+        result = analyzer.analyse(text)
+        assert result.label == "negative" and result.escalate, (text, result)
+
+
+def test_long_thanks_in_chat_stay_positive(analyzer: SentimentAnalyzer) -> None:
+    # Long enough that the review model once decided it, and it leaned on "走之前…打扫".
+    result = analyzer.analyse("安装师傅走之前还帮我把地打扫了 太贴心了")
+    assert result.label == "positive" and not result.escalate, result
 
 
 def test_emoji_carry_the_feeling(analyzer: SentimentAnalyzer) -> None:
@@ -179,7 +201,7 @@ def test_review_model_steers_only_long_text_that_is_not_sarcastic(
     analyzer: SentimentAnalyzer,
 ) -> None:
     lexicon = analyzer.lexicon
-    long_review = "屏幕显示细腻，键盘手感扎实，散热做得也到位"
+    long_review = "屏幕显示细腻，键盘手感扎实，散热做得也到位，用了一个月没出过毛病"
     assert analyzer._reads_as_review(long_review, lexicon.read(long_review))
     assert not analyzer._reads_as_review("还行吧", lexicon.read("还行吧"))
     sarcastic = "好棒啊 又坏了 真是谢谢你们了 服务真是一流"

