@@ -73,7 +73,7 @@ DEFAULT_THRESHOLD = 0.15
 """Minimum reranker probability for a hit.  ``benchmarks/kb_search.py`` prints the trade-off
 between answering paraphrases and saying "not found" to questions no article answers; over
 the three evaluation sets together (492 answerable, 180 unanswerable questions) 0.15 gives
-top-3 0.970 and not-found 0.911, 0.2 gives 0.963 and 0.928."""
+top-1 0.970, top-3 0.972 and not-found 0.928; 0.1 gives 0.980 / 0.984 / 0.906."""
 RUNNER_UP_FLOOR = 0.002
 """Alternatives shown after a good best hit must still score at least this.  The question
 classifier makes the scores peaked: after a confident best hit, a related article (the second
@@ -112,6 +112,7 @@ FEATURES: tuple[tuple[str, int], ...] = (
     ("classifier_margin", 1),
     ("classifier_lead", 1),
     ("classifier_none", -1),
+    ("comparison", -1),
 )
 """Reranker inputs in column order, with the sign their weight is allowed to take."""
 
@@ -127,6 +128,13 @@ _STOPWORDS = frozenset(
     "可能 比较 一般 好 用 去 来 了吗 么样 您 家 们".split()
 )
 _NOUN_TAGS = ("n", "vn", "eng")
+_COMPARISON = re.compile(
+    r"哪个(?:更|好|强|划算|省|耐用|实用|适合|合适)|选哪|哪款|哪种(?:更|好)|哪家(?:更|好)|哪个牌子"
+    r"|(?:好|强|划算|实用)还是|还是.{1,12}(?:更好|好|划算|省电|耐用)[吗呢啊些]*$"
+    r"|有什么区别|有啥区别|什么区别|区别大|对比一下|比较一下"
+)
+"""Buying-advice comparisons ("侧吸好还是顶吸好", "哪个更省电"): an after-sales article
+rarely answers one, so the reranker may only lower a score for it."""
 _TITLE, _QUESTION, _TAGS, _ANSWER, _BODY = range(5)
 _FIELD_WEIGHT = np.array([3.0, 1.0, 2.0, 1.0, 1.0])
 """BM25 term-frequency weight per segment kind: titles and tags say what an article is about."""
@@ -410,6 +418,7 @@ class _Query:
     """The same vector over every hashed n-gram column (a row), for query-to-query cosines."""
     words: list[str]
     nouns: np.ndarray
+    comparison: bool
 
 
 @dataclass
@@ -536,6 +545,7 @@ class _Index:
             hashed,
             list(words),
             np.fromiter(words.values(), dtype=bool, count=len(words)),
+            bool(_COMPARISON.search(folded)),
         )
 
     def retrieval(self, q: _Query) -> _Signals:
@@ -619,6 +629,7 @@ class _Index:
             out[:, 16] = margins[cands]
             out[:, 17] = margins[cands] - np.maximum(rival, none)
             out[:, 18] = none
+        out[:, 19] = float(q.comparison)
         return out
 
     @staticmethod

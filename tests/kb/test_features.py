@@ -123,3 +123,20 @@ def test_a_dropped_article_is_hidden_from_the_classifier_features_too(
         gains.append(lead[dropped].max() - lead[rivals].max())
     assert min(gains) >= -1e-9
     assert max(gains) > 0.1
+
+
+@pytest.mark.parametrize(
+    ("query", "comparison"),
+    [
+        ("洗衣机滚筒好还是波轮好", True),
+        ("这两款热水器哪个更省电", True),
+        ("发票和收据有什么区别", True),
+        ("退货运费谁出", False),
+        ("快递能放驿站吗 还是要本人签收", False),
+    ],
+)
+def test_comparison_marks_buying_advice_questions(
+    corpus: search._Corpus, folder: TextFolder, query: str, comparison: bool
+) -> None:
+    column = features(corpus, folder, query)[:, COLUMN["comparison"]]
+    assert np.all(column == float(comparison))
