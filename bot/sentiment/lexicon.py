@@ -119,6 +119,21 @@ def _weighted(section: Any, where: str) -> dict[str, float]:
     return weights
 
 
+def _fault_absence(faults: Iterable[str]) -> re.Pattern[str]:
+    """A fault said to be absent: the fault and a closing negator ("一点问题都没有", "啥毛病也没")
+    or a negator before it ("没坏", "一点都没出过问题", "不漏水了") — but not the A-not-A
+    questions "有没有坏", "是不是坏了", "会不会漏水", nor a fault that is still the subject of
+    what follows ("问题都没有解决"), nor the bare agreement "没问题" (a lexicon word of its own:
+    "没问题 那就周五吧" agrees, "完全没问题" praises)."""
+    words = "|".join(re.escape(f) for f in sorted(faults, key=len, reverse=True))
+    after = rf"(?:一点|任何|啥|什么)?(?:{words})(?:都|也)?(?:没有|没)(?:了|啊|呀|哦|呢)?(?=\s|$)"
+    before = (
+        rf"(?<![有是会能要])(?!没有?问题)(?:一点|从来|完全|根本|再)?(?:都|也)?(?:没有|没|不再|不)"
+        rf"(?:出过|出|有过|再)?(?:{words})"
+    )
+    return re.compile(f"{after}|{before}")
+
+
 class Lexicon:
     """Compiled word lists; ``read(text)`` scans one folded, lower-cased message."""
 
@@ -156,6 +171,8 @@ class Lexicon:
         self._flag_exclusions = _alternation(_strings(data["flag_exclusions"], "flag_exclusions"))
         self._question = _alternation(_strings(data["question_markers"], "question_markers"))
         self._exclamation = _alternation(_strings(data["exclamation"], "exclamation"))
+        faults = _strings(data.get("faults") or [], "faults")
+        self._fault_absent = _fault_absence(faults) if faults else None
 
     @classmethod
     def load(cls, path: Path = LEXICON_FILE) -> Lexicon:
@@ -178,6 +195,11 @@ class Lexicon:
             exclamations=len(self._exclamation.findall(text)) + text.count("!") // 3,
         )
         for clause in _CLAUSE_BREAK.split(text):
+            if self._fault_absent is not None:
+                # "一点问题都没有" / "没坏" is good news: a complaint turned round.
+                clause, absent = self._fault_absent.subn(" ", clause)
+                cues.positive += absent
+                cues.double_negations += absent
             if clause.strip():
                 self._read_clause(clause, cues)
         if cues.sarcasm:  # praise said in anger counts against the service

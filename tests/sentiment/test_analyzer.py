@@ -65,6 +65,34 @@ def test_a_turned_complaint_beside_real_trouble_stays_negative(
     assert analyzer.analyse(text).label == "negative"
 
 
+@pytest.mark.parametrize(
+    ("text", "absent"),
+    [
+        ("一点问题都没有", True),
+        ("用了半年 啥毛病也没", True),
+        ("包装很仔细 一点都没坏", True),
+        ("修好了 不漏水了", True),
+        ("有没有坏", False),  # A-not-A questions ask, they do not say
+        ("是不是坏了", False),
+        ("会不会漏水", False),
+        ("问题都没有解决", False),  # the fault is still the subject
+        ("坏了都没人管", False),
+        ("退款都没有", False),  # a missing refund is no fault gone
+        ("没问题 那就周五吧", False),  # agreement, not praise
+        ("完全没问题", True),
+    ],
+)
+def test_the_lexicon_reads_an_absent_fault_as_a_turned_complaint(text: str, absent: bool) -> None:
+    cues = Lexicon.load().read(text)
+    assert (cues.double_negations == 1 and cues.positive > 0) == absent, cues
+
+
+@pytest.mark.parametrize("text", ["一点毛病都没有 很好用", "一点问题都没有", "包装很仔细 一点都没坏"])
+def test_no_fault_at_all_is_praise(analyzer: SentimentAnalyzer, text: str) -> None:
+    result = analyzer.analyse(text)
+    assert result.label == "positive" and not result.escalate, result
+
+
 def test_the_lexicon_counts_double_negations() -> None:
     lexicon = Lexicon.load()
     assert lexicon.read("不是不满意").double_negations == 1  # negator + complaint word
