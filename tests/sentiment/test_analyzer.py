@@ -87,7 +87,9 @@ def test_the_lexicon_reads_an_absent_fault_as_a_turned_complaint(text: str, abse
     assert (cues.double_negations == 1 and cues.positive > 0) == absent, cues
 
 
-@pytest.mark.parametrize("text", ["一点毛病都没有 很好用", "一点问题都没有", "包装很仔细 一点都没坏"])
+@pytest.mark.parametrize(
+    "text", ["一点毛病都没有 很好用", "一点问题都没有", "包装很仔细 一点都没坏"]
+)
 def test_no_fault_at_all_is_praise(analyzer: SentimentAnalyzer, text: str) -> None:
     result = analyzer.analyse(text)
     assert result.label == "positive" and not result.escalate, result
