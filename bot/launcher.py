@@ -253,11 +253,15 @@ def stop_servers(processes: list[subprocess.Popen], grace: float = 15) -> None:
 
 def run_up(args: argparse.Namespace) -> int:
     from bot.demo import load_demo_data
+    from bot.kb.search import load_knowledge_base
     from bot.store.db import upgrade_database
 
     print("==> Preparing the database")
     upgrade_database()
     load_demo_data()
+    # Built here (seconds, then stored) rather than inside the first customer's question.
+    print("==> Preparing the knowledge-base index")
+    load_knowledge_base()
     ensure_model(force=args.retrain)
     nlu_port = nlu_port_for(args.port, args.nlu_port)
     processes = start_servers(args.port, args.action_port, nlu_port=nlu_port)

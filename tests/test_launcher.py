@@ -14,14 +14,37 @@ import pytest
 from bot import launcher
 
 
+def stand_in_steps(monkeypatch: pytest.MonkeyPatch, server: subprocess.Popen) -> list[str]:
+    """Replace every preparation step and the servers; returns the steps in the order run."""
+    steps: list[str] = []
+
+    def step(name: str, result: object = None):  # noqa: ANN202 - a stand-in of any signature
+        return lambda *args, **kwargs: steps.append(name) or result
+
+    monkeypatch.setattr("bot.store.db.upgrade_database", step("database"))
+    monkeypatch.setattr("bot.demo.load_demo_data", step("demo data"))
+    monkeypatch.setattr("bot.kb.search.load_knowledge_base", step("knowledge base"))
+    monkeypatch.setattr(launcher, "ensure_model", step("model"))
+    monkeypatch.setattr(launcher, "start_servers", step("servers", [server]))
+    return steps
+
+
+def test_the_knowledge_base_index_is_ready_before_the_servers_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = subprocess.Popen([sys.executable, "-c", "pass"])
+    server.wait()  # a server that stops at once ends `bot up`
+    steps = stand_in_steps(monkeypatch, server)
+    args = argparse.Namespace(retrain=False, port=5005, action_port=5055, nlu_port=0)
+    assert launcher.run_up(args) == 1
+    assert steps == ["database", "demo data", "knowledge base", "model", "servers"]
+
+
 def test_sigterm_stops_the_servers_like_ctrl_c(monkeypatch: pytest.MonkeyPatch) -> None:
     server = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True
     )
-    monkeypatch.setattr("bot.store.db.upgrade_database", lambda: None)
-    monkeypatch.setattr("bot.demo.load_demo_data", lambda: None)
-    monkeypatch.setattr(launcher, "ensure_model", lambda force=False: None)
-    monkeypatch.setattr(launcher, "start_servers", lambda *args, **kwargs: [server])
+    stand_in_steps(monkeypatch, server)
     # Were SIGTERM left to this handler (or the default one, which ends pytest), `bot up`
     # would die and leave its servers running.
     before = signal.signal(signal.SIGTERM, _sigterm_not_handled)
