@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
+from actions.handoff import ACTION_ESCALATE
 from bot.services.customers import is_valid_order_no, normalise_order_no, normalise_phone
 from bot.services.desk import ServiceUnavailable, default_desk
 from bot.services.orders import UnknownOrder
@@ -39,7 +40,20 @@ def _answer_text(tracker: Tracker, slot: str) -> str | None:
         return None
     if tracker.get_intent_of_latest_message() in DIGRESSION_INTENTS:
         return None
+    if _escalated_since_last_message(tracker):
+        return None  # the message brought in a person; it answers no question of the form
     return (tracker.latest_message.get("text") or "").strip() or None
+
+
+def _escalated_since_last_message(tracker: Tracker) -> bool:
+    """Whether ``action_escalate`` ran after the latest customer message (the form then runs
+    again without it being an answer; Rasa hands the validation a copy of the events)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "action" and event.get("name") == ACTION_ESCALATE:
+            return True
+    return False
 
 
 class IdentityFormValidation(FormValidationAction):

@@ -86,11 +86,14 @@ def _trigger_of(tracker: Tracker) -> str:
     return "complaint" if intent == "complain" else "request_human"
 
 
+ACTION_ESCALATE = "action_escalate"
+
+
 class ActionEscalate(Action):
     """Queue the chat for a person, or promise a call-back when nobody is online."""
 
     def name(self) -> str:
-        return "action_escalate"
+        return ACTION_ESCALATE
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -151,12 +151,17 @@ class EscalationTriggerPolicy(Policy):
         if decision is None:
             return self._prediction(scores)
         scores[domain.index_for_action(ACTION_ESCALATE)] = 1.0
+        # Rasa's ensemble lets a prediction that "does not use the user's input" (a form's
+        # happy path: keep asking for the order number) overrule every other one; marked the
+        # same, this one competes with it on priority and wins, so an angry customer in the
+        # middle of a form is brought a person too.
         return self._prediction(
             scores,
             events=[
                 SlotSet(TRIGGER_SLOT, decision.trigger),
                 SlotSet(REASONS_SLOT, list(decision.reasons)),
             ],
+            is_no_user_prediction=True,
         )
 
     def persist(self) -> None:

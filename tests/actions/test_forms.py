@@ -174,3 +174,20 @@ def test_correcting_the_date_at_the_time_slot_question_is_not_an_error(desk, dom
     )
     assert result == {"time_slot": None}
     assert dispatcher.messages == []
+
+
+def test_a_message_that_brought_in_a_person_answers_no_question(desk, domain) -> None:
+    """Escalated inside a form (the customer threatened instead of typing the order number),
+    the form asks again without calling the outburst a malformed order number."""
+    tracker = make_tracker({"requested_slot": "order_id"}, text="再不解决我就打12315")
+    form = validation("repair_form")
+    assert asyncio.run(form.extract_order_id(CollectingDispatcher(), tracker, domain)) == {
+        "order_id": "再不解决我就打12315"
+    }
+    # As Rasa's form hands it to validation: the events so far, then the form's own run.
+    tracker.events += [
+        {"event": "action", "name": "action_escalate"},
+        {"event": "action", "name": "repair_form"},
+    ]
+    tracker.latest_action_name = "repair_form"
+    assert asyncio.run(form.extract_order_id(CollectingDispatcher(), tracker, domain)) == {}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rasa.core.policies.ensemble import DefaultPolicyPredictionEnsemble
+from rasa.core.policies.policy import PolicyPrediction
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
@@ -27,6 +29,7 @@ DOMAIN = Domain.load(str(PROJECT_ROOT / "domain.yml"))
 CALM = {"label": "neutral", "score": 0.0, "escalate": False, "reasons": []}
 UPSET = {"label": "negative", "score": -0.6, "escalate": False, "reasons": ["anger"]}
 DANGER = {"label": "negative", "score": -0.9, "escalate": True, "reasons": ["safety"]}
+THREAT = {"label": "negative", "score": -1.0, "escalate": True, "reasons": ["threat"]}
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +139,24 @@ def test_after_escalating_it_starts_the_follow_up_form_or_listens(policy) -> Non
     prediction = policy.predict_action_probabilities(form, DOMAIN)
     assert predicted(policy, form) == "message_form"
     assert SlotSet("handoff_followup", None) in prediction.events
+
+
+def test_escalation_outranks_a_form_asking_for_its_next_slot(policy) -> None:
+    """Inside a repair form, Rasa's RulePolicy predicts the form again ("loop happy path"),
+    a prediction its ensemble ranks above any that reads the message."""
+    tracker = tracker_of(
+        *said("洗衣机漏水了", "report_fault", CALM),
+        ActionExecuted("repair_form"),
+        ActiveLoop("repair_form"),
+        SlotSet("requested_slot", "order_id"),
+        *said("修了三次还是漏 再不解决我就打12315", "nlu_fallback", THREAT),
+    )
+    form_again = [0.0] * len(DOMAIN.action_names_or_texts)
+    form_again[DOMAIN.index_for_action("repair_form")] = 1.0
+    rule = PolicyPrediction(form_again, "RulePolicy", policy_priority=6, is_no_user_prediction=True)
+    ours = policy.predict_action_probabilities(tracker, DOMAIN)
+    best = DefaultPolicyPredictionEnsemble().combine_predictions([rule, ours], tracker, DOMAIN)
+    assert DOMAIN.action_names_or_texts[best.max_confidence_index] == "action_escalate"
 
 
 def test_no_escalation_while_the_customer_is_telling_a_complaint(policy) -> None:
