@@ -76,12 +76,13 @@ class ActionKnowledgeFeedback(Action):
             return [SlotSet("kb_search_id", None), SlotSet("kb_candidates", None)]
         candidates = list(tracker.get_slot("kb_candidates") or [])
         if not candidates:
-            dispatcher.utter_message(response="utter_offer_help")
+            # Understood, but nothing better to show: a ticket or a person.
+            dispatcher.utter_message(response="utter_kb_no_more_answers")
             return [SlotSet("kb_search_id", None), SlotSet("kb_candidates", None)]
         try:
             result = service.open_article(candidates[0], tracker.sender_id, second_try=True)
         except KnowledgeUnavailable:
-            dispatcher.utter_message(response="utter_offer_help")
+            dispatcher.utter_message(response="utter_kb_no_more_answers")
             return [SlotSet("kb_search_id", None), SlotSet("kb_candidates", None)]
         best = result.hits[0]
         dispatcher.utter_message(response="utter_kb_second_try")

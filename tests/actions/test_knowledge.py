@@ -52,7 +52,7 @@ def test_not_helpful_then_second_candidate_then_ticket_or_person(knowledge, demo
 
     denied_again = make_tracker(slots, intent="deny")
     dispatcher, _ = run(ActionKnowledgeFeedback(), denied_again)
-    assert responses(dispatcher) == ["utter_offer_help"]
+    assert responses(dispatcher) == ["utter_kb_no_more_answers"]
 
 
 def test_helpful_feedback_is_recorded(knowledge, demo_factory) -> None:
