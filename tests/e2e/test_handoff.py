@@ -142,3 +142,19 @@ def test_an_angry_threat_alone_brings_in_a_person(
     chat = agent.chat_of(customer.session_id)
     assert chat["status"] == "waiting"
     assert "threat" in chat["reasons"]
+
+
+def test_a_threat_in_the_middle_of_a_form_brings_in_a_person_and_the_bot_goes_quiet(
+    webchat: WebChatServer, agent: Console, customer: SocketChat
+) -> None:
+    assert "订单号" in customer.text("洗衣机漏水了")  # the repair form asks for the order
+    queued = customer.text("修了三次还是漏 再不解决我就打12315")
+    assert "人工客服" in queued
+    assert "订单号" not in queued  # no format hint, no next question: a person is coming
+    chat = agent.chat_of(customer.session_id)
+    assert chat["status"] == "waiting" and "threat" in chat["reasons"]
+    customer.client.emit(
+        "user_uttered", {"message": "SO20261101001", "session_id": customer.session_id}
+    )
+    agent.next_message(customer.session_id, "SO20261101001")
+    assert customer.replies(first_timeout=2) == []  # the paused bot stays silent
