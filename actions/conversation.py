@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, UserUtteranceReverted
+from rasa_sdk.events import EventType, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.knowledge import ActionAnswerQuestion
 from actions.tickets import clear_request_slots
 from bot.config_file import intent_labels
-from bot.kb.service import looks_like_question
+from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
 
 CLARIFY_CHOICES = 2
 ACTION_LISTEN = "action_listen"
@@ -49,14 +49,16 @@ class ActionClarifyFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         text = tracker.latest_message.get("text") or ""
-        if looks_like_question(text):
+        if looks_like_question(text) or _described_in_an_article(text):
             answered = await ActionAnswerQuestion().run(dispatcher, tracker, domain)
             if dispatcher.messages and dispatcher.messages[-1].get("response") == "utter_kb_answer":
                 return answered
             dispatcher.messages.clear()  # nothing found: clarify instead
+        # No answer shown now: a "no" to what follows must not rate an earlier answer.
+        forget_answer = [SlotSet("kb_search_id", None), SlotSet("kb_candidates", None)]
         if missed_just_before(tracker):
             dispatcher.utter_message(response="utter_offer_help")
-            return [UserUtteranceReverted()]
+            return [UserUtteranceReverted(), *forget_answer]
         labels = intent_labels()
         ranking = tracker.latest_message.get("intent_ranking") or []
         candidates = [r["name"] for r in ranking if r.get("name") in labels][:CLARIFY_CHOICES]
@@ -64,7 +66,15 @@ class ActionClarifyFallback(Action):
         none_title = domain.get("responses", {}).get("utter_clarify_none", [{}])[0].get("text")
         buttons.append({"title": none_title or "—", "payload": "/out_of_scope"})
         dispatcher.utter_message(response="utter_clarify", buttons=buttons)
-        return [UserUtteranceReverted()]
+        return [UserUtteranceReverted(), *forget_answer]
+
+
+def _described_in_an_article(text: str) -> bool:
+    """A statement an article plainly answers (a symptom: "空调滴水"); best effort."""
+    try:
+        return default_knowledge_service().answers_confidently(text)
+    except KnowledgeUnavailable:
+        return False
 
 
 class ActionCancelRequest(Action):

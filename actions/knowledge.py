@@ -38,7 +38,11 @@ class ActionAnswerQuestion(Action):
             return [SlotSet("kb_article", None)]
         if not result.hits:
             dispatcher.utter_message(response="utter_kb_not_found")
-            return [SlotSet("kb_article", None), SlotSet("kb_candidates", None)]
+            return [
+                SlotSet("kb_article", None),
+                SlotSet("kb_search_id", None),
+                SlotSet("kb_candidates", None),
+            ]
         best = result.hits[0]
         _show(dispatcher, best.answer, best.title)
         return [

@@ -25,6 +25,10 @@ from bot.store.models import KbSearch
 log = logging.getLogger(__name__)
 
 MENU_SIZE = 3
+STATEMENT_THRESHOLD = 0.6
+"""An unplaced message not phrased as a question ("冰箱晚上嗡嗡响吵得睡不着") is answered from
+the knowledge base only when its best article scores this much (real symptoms score above
+0.9, fragments such as "那个东西" below 0.1)."""
 _QUESTION_MARKERS = re.compile(
     r"[?？]|吗|么|呢|怎么|怎样|如何|多久|多少|几天|哪里|哪儿|什么|为什么|能不能|可不可以|是否|有没有"
 )
@@ -89,6 +93,11 @@ class KnowledgeService:
         second = hits[1] if len(hits) > 1 else None
         search_id = self._log(query, kb.folder.fold(query), hits, sender_id)
         return KnowledgeAnswer(search_id, tuple(hits), second)
+
+    def answers_confidently(self, query: str) -> bool:
+        """Whether an article answers ``query`` surely enough to reply to a statement with it
+        (nothing is logged: only the answer that follows is)."""
+        return bool(self._cache.get().search(query, k=1, threshold=STATEMENT_THRESHOLD))
 
     def open_article(
         self, article_id: str, sender_id: str | None = None, second_try: bool = False

@@ -36,6 +36,7 @@ def desk(demo_factory, monkeypatch: pytest.MonkeyPatch) -> ServiceDesk:
 def knowledge(demo_factory, monkeypatch: pytest.MonkeyPatch) -> KnowledgeService:
     service = KnowledgeService(demo_factory, KnowledgeBaseCache())
     monkeypatch.setattr("actions.knowledge.default_knowledge_service", lambda: service)
+    monkeypatch.setattr("actions.conversation.default_knowledge_service", lambda: service)
     return service
 
 

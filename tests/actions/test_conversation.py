@@ -38,8 +38,13 @@ FALLBACK = {"event": "action", "name": "action_clarify_fallback"}
 REWIND = {"event": "rewind"}
 
 
-def test_first_miss_suggests_the_likeliest_service_intents(domain) -> None:
-    tracker = make_tracker(text="那个东西", intent="nlu_fallback", ranking=RANKING)
+def test_first_miss_suggests_the_likeliest_service_intents(knowledge, domain) -> None:
+    tracker = make_tracker(
+        {"kb_search_id": 7, "kb_candidates": ["invoice"]},
+        text="那个东西",
+        intent="nlu_fallback",
+        ranking=RANKING,
+    )
     dispatcher, events = run(ActionClarifyFallback(), tracker, domain)
     assert responses(dispatcher) == ["utter_clarify"]
     payloads = [b["payload"] for b in dispatcher.messages[0]["buttons"]]
@@ -47,17 +52,22 @@ def test_first_miss_suggests_the_likeliest_service_intents(domain) -> None:
     assert payloads == ["/request_return", "/query_order", "/out_of_scope"]
     titles = [b["title"] for b in dispatcher.messages[0]["buttons"]]
     assert titles[0] == intent_labels()["request_return"]
-    assert [e["event"] for e in events] == ["rewind"]
+    assert events[0]["event"] == "rewind"
+    # A "no" to these suggestions must not rate (and follow up) the earlier answer.
+    assert {e["name"]: e["value"] for e in events[1:]} == {
+        "kb_search_id": None,
+        "kb_candidates": None,
+    }
 
 
-def test_second_miss_in_a_row_offers_a_ticket_or_a_person(domain) -> None:
+def test_second_miss_in_a_row_offers_a_ticket_or_a_person(knowledge, domain) -> None:
     tracker = make_tracker(intent="nlu_fallback", ranking=RANKING)
     with_events(
         tracker, [LISTEN, USER, FALLBACK, {"event": "bot", "text": "?"}, REWIND, LISTEN, USER]
     )
     dispatcher, events = run(ActionClarifyFallback(), tracker, domain)
     assert responses(dispatcher) == ["utter_offer_help"]
-    assert [e["event"] for e in events] == ["rewind"]
+    assert [e["event"] for e in events] == ["rewind", "slot", "slot"]
 
 
 def test_a_recognised_message_in_between_starts_counting_again(domain) -> None:
@@ -95,6 +105,13 @@ def test_an_unplaced_message_that_reads_like_a_question_is_answered_from_the_kb(
     dispatcher, events = run(ActionClarifyFallback(), tracker, domain)
     assert responses(dispatcher) == ["utter_kb_answer"]
     assert not any(e["event"] == "rewind" for e in events)
+
+
+def test_an_unplaced_symptom_an_article_plainly_answers_gets_that_answer(knowledge, domain):
+    tracker = make_tracker(text="冰箱晚上嗡嗡响吵得睡不着", intent="nlu_fallback", ranking=RANKING)
+    dispatcher, events = run(ActionClarifyFallback(), tracker, domain)
+    assert responses(dispatcher) == ["utter_kb_answer"]
+    assert "冰箱" in dispatcher.messages[0]["title"]
 
 
 def test_an_unanswerable_question_still_gets_the_clarifying_suggestion(knowledge, domain):

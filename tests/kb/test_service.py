@@ -240,3 +240,13 @@ def test_looks_like_question(text: str, expected: bool) -> None:
     from bot.kb.service import looks_like_question
 
     assert looks_like_question(text) is expected
+
+
+def test_only_a_plainly_answered_statement_counts_as_confident(
+    service: KnowledgeService, factory
+) -> None:
+    assert service.answers_confidently("空调滴水")
+    assert service.answers_confidently("扫地机老是卡在沙发下面")
+    assert not service.answers_confidently("那个东西")
+    assert not service.answers_confidently("我昨天买的")
+    assert rows(factory) == []  # checking is not a search the gaps report should count
