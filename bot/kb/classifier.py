@@ -46,7 +46,7 @@ class QuestionClassifier:
         target = np.where(np.asarray(labels) < 0, n_articles, np.asarray(labels))
         svm = LinearSVC(C=C).fit(matrix, target)
         # Classes absent from the training texts get a margin far below any real one.
-        self._weights = np.full((matrix.shape[1], n_articles + 1), 0.0, dtype=np.float32)
+        self._weights = np.zeros((matrix.shape[1], n_articles + 1), dtype=np.float32)
         self._bias = np.full(n_articles + 1, -10.0, dtype=np.float32)
         classes = svm.classes_
         if len(classes) == 2:  # scikit-learn keeps one column for two classes
