@@ -39,6 +39,7 @@ import os
 import pickle
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -946,7 +947,13 @@ def load_knowledge_base(
 
 
 class KnowledgeBaseCache:
-    """Reload the knowledge base when its files change (checked at most every few seconds)."""
+    """Reload the knowledge base when its files change (checked at most every few seconds).
+
+    Only the first load blocks.  After an edit the index is rebuilt on a background thread
+    (about 14 s for the shipped articles) while questions are still answered from the
+    previous index, which is swapped out once the new one is ready; a build that fails is
+    logged and leaves the previous index in place.
+    """
 
     def __init__(
         self,
@@ -960,21 +967,57 @@ class KnowledgeBaseCache:
         self._checked_at = float("-inf")
         self._stamp: tuple = ()
         self._kb: KnowledgeBase | None = None
+        self._lock = threading.Lock()
+        self._rebuild: threading.Thread | None = None
+        self._failed_stamp: tuple | None = None
 
     def _file_stamp(self) -> tuple:
         files = sorted(self._directory.glob("*.md"))
         files += [p for p in (SYNONYMS_FILE, UNANSWERABLE_FILE) if p.exists()]
         return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
 
+    def _load(self) -> KnowledgeBase:
+        return load_knowledge_base(self._directory, index_dir=self._index_dir)
+
+    def _rebuild_in_background(self, stamp: tuple) -> None:
+        try:
+            kb = self._load()
+        except Exception:
+            log.exception("knowledge base rebuild failed; still answering from the old index")
+            self._failed_stamp = stamp  # retried only once the files change again
+            return
+        with self._lock:
+            self._kb, self._stamp = kb, stamp
+
     def get(self) -> KnowledgeBase:
-        now = time.monotonic()
-        if self._kb is None or now - self._checked_at >= self._check_every:
+        with self._lock:
+            now = time.monotonic()
+            if self._kb is not None and now - self._checked_at < self._check_every:
+                return self._kb
             self._checked_at = now
             stamp = self._file_stamp()
-            if self._kb is None or stamp != self._stamp:
-                self._kb = load_knowledge_base(self._directory, index_dir=self._index_dir)
-                self._stamp = stamp
-        return self._kb
+            if self._kb is None:
+                self._kb, self._stamp = self._load(), stamp
+            elif stamp not in (self._stamp, self._failed_stamp) and not self.rebuilding:
+                self._rebuild = threading.Thread(
+                    target=self._rebuild_in_background,
+                    args=(stamp,),
+                    name="kb-rebuild",
+                    daemon=True,
+                )
+                self._rebuild.start()
+            return self._kb
+
+    @property
+    def rebuilding(self) -> bool:
+        return self._rebuild is not None and self._rebuild.is_alive()
+
+    def wait_for_rebuild(self, timeout: float | None = None) -> bool:
+        """Block until a background rebuild (if any) has finished; False on timeout."""
+        thread = self._rebuild
+        if thread is not None:
+            thread.join(timeout)
+        return not self.rebuilding
 
 
 @lru_cache(maxsize=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pickle
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -323,14 +324,77 @@ def test_cache_checks_the_files_at_most_every_check_every_seconds(
     clock[0] += 4.9
     assert cache.get() is first  # not checked yet
     clock[0] += 0.2
+    cache.get()
+    assert cache.wait_for_rebuild(timeout=10)
     second = cache.get()
     assert second is not first
     assert len(loads) == 2
 
     (articles / "b.md").unlink()
     clock[0] += 5
+    cache.get()
+    assert cache.wait_for_rebuild(timeout=10)
     assert cache.get() is not second
     assert len(loads) == 3
+
+
+def test_cache_answers_from_the_old_index_while_the_new_one_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    articles = small_articles(tmp_path / "articles")
+    release = threading.Event()
+    loads: list[object] = []
+
+    def slow_load(_dir: Path, **_: object) -> object:
+        if loads:  # the first load is the blocking one; a rebuild waits for the test
+            release.wait(10)
+        loads.append(object())
+        return loads[-1]
+
+    monkeypatch.setattr(search, "load_knowledge_base", slow_load)
+    cache = KnowledgeBaseCache(articles, check_every=0)
+    first = cache.get()
+    (articles / "a.md").write_text("version two, longer", encoding="utf-8")
+
+    assert cache.get() is first  # the rebuild has started; the old index still answers
+    assert cache.rebuilding
+    assert cache.get() is first  # and a second check does not start another build
+
+    release.set()
+    assert cache.wait_for_rebuild(timeout=10)
+    assert cache.get() is loads[1]
+    assert len(loads) == 2
+
+
+def test_a_failed_rebuild_keeps_the_old_index_and_is_not_retried_until_files_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    articles = small_articles(tmp_path / "articles")
+    calls: list[str] = []
+
+    def load(_dir: Path, **_: object) -> object:
+        calls.append("load")
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return object()
+
+    monkeypatch.setattr(search, "load_knowledge_base", load)
+    cache = KnowledgeBaseCache(articles, check_every=0)
+    first = cache.get()
+    (articles / "a.md").write_text("version two, longer", encoding="utf-8")
+    cache.get()
+    assert cache.wait_for_rebuild(timeout=10)
+
+    assert cache.get() is first
+    assert cache.wait_for_rebuild(timeout=10)
+    assert len(calls) == 2  # the same failing files are not rebuilt in a loop
+    assert "rebuild failed" in caplog.text
+
+    (articles / "a.md").write_text("version three, longer still", encoding="utf-8")
+    cache.get()
+    assert cache.wait_for_rebuild(timeout=10)
+    assert cache.get() is not first
+    assert len(calls) == 3
 
 
 def test_editing_an_article_changes_the_answer_without_retraining(
@@ -367,6 +431,8 @@ def test_editing_an_article_changes_the_answer_without_retraining(
         encoding="utf-8",
     )
 
+    assert cache.get() is before  # answered from the old index while the new one builds
+    assert cache.wait_for_rebuild(timeout=120)
     after = cache.get()
 
     assert after is not before
