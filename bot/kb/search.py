@@ -126,8 +126,12 @@ _STOPWORDS = frozenset(
     "咋办 怎么办 怎么样 为什么 为啥 多少 几 多久 是不是 能不能 可不可以 有没有 行不行 "
     "不 没 没有 给 把 被 让 说 个 这 那 哪 哪里 哪儿 得 地 着 过 又 再 呗 啦 "
     "自己 一直 已经 现在 还是 或者 但是 因为 所以 如果 的话 之后 以后 时候 需要 应该 "
-    "可能 比较 一般 好 用 去 来 了吗 么样 您 家 们".split()
+    "可能 比较 一般 好 用 去 来 了吗 么样 您 家 们 "
+    "很 太 挺 蛮 特别 非常 十分 有点 有些 有点儿 越来越 超级 极其 相当 格外 实在".split()
 )
+_DEGREE_PREFIX = "很太挺蛮"
+"""Degree adverbs jieba glues to the word they modify ("很大", "太慢", "挺好用"): the word
+counts without them, so "噪音很大" matches an article that says "噪音大"."""
 _NOUN_TAGS = ("n", "vn", "eng")
 _COMPARISON = re.compile(
     r"哪个(?:更|好|强|划算|省|耐用|实用|适合|合适)|选哪|哪款|哪种(?:更|好)|哪家(?:更|好)|哪个牌子"
@@ -230,11 +234,14 @@ class TextFolder:
 def _tagged_words(run: str) -> tuple[tuple[str, bool], ...]:
     """(word, is a noun) for a run of Chinese characters, stopwords dropped.  Cached: an index
     build segments every sample question once per training fold."""
-    return tuple(
-        (pair.word, pair.flag.startswith(_NOUN_TAGS))
-        for pair in jieba.posseg.lcut(run, HMM=False)
-        if pair.word not in _STOPWORDS
-    )
+    tagged = []
+    for pair in jieba.posseg.lcut(run, HMM=False):
+        word, noun = pair.word, pair.flag.startswith(_NOUN_TAGS)
+        if len(word) > 1 and word[0] in _DEGREE_PREFIX and not noun:
+            word = word[1:]
+        if word not in _STOPWORDS:
+            tagged.append((word, noun))
+    return tuple(tagged)
 
 
 def _is_latin_letter(char: str) -> bool:
