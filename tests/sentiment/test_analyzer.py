@@ -146,6 +146,15 @@ def test_words_inside_other_words_are_not_cues(analyzer: SentimentAnalyzer) -> N
     assert "request_person" not in analyzer.analyse("主管部门是哪个").reasons
     assert "safety" not in analyzer.analyse("燃气灶打不着火 怎么办").reasons
     assert not analyzer.analyse("滚筒洗衣机的滚筒怎么清洗").escalate
+    carried = analyzer.analyse("我带电脑去维修点修可以吗")  # "带电" only inside "带电脑"
+    assert "safety" not in carried.reasons and not carried.escalate
+    assert "safety" in analyzer.analyse("机器外壳带电").reasons
+
+
+def test_grocery_words_carry_the_feeling(analyzer: SentimentAnalyzer) -> None:
+    assert analyzer.analyse("买的橙子好难吃").label == "negative"  # "好" as "so", not praise
+    assert analyzer.analyse("牛奶收到就变质了").label == "negative"
+    assert analyzer.analyse("水果很新鲜 很好吃").label == "positive"
 
 
 def test_misspelt_abuse_reads_as_anger(analyzer: SentimentAnalyzer) -> None:
