@@ -13,7 +13,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.handoff import ACTION_ESCALATE
 from bot.services.customers import is_valid_order_no, normalise_order_no, normalise_phone
-from bot.services.desk import ServiceUnavailable, default_desk
+from bot.services.desk import ServiceUnavailable, default_desk, load_request_config
 from bot.services.orders import UnknownOrder
 from bot.services.scheduling import bookable, parse_date, parse_time_slot, time_slot_label
 
@@ -158,6 +158,20 @@ class IdentityFormValidation(FormValidationAction):
         if text is None or tracker.get_slot("product"):
             return {}
         return {"product": text}
+
+    async def extract_fault_description(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """The message that started a repair request, when it already says what is wrong
+        ("洗衣机漏水了 想报修"): the customer is not asked to describe the fault again."""
+        if tracker.get_slot("requested_slot") or tracker.get_slot("fault_description"):
+            return {}  # the form is past its opening message (or has the answer)
+        if tracker.get_intent_of_latest_message() != "report_fault":
+            return {}
+        text = (tracker.latest_message.get("text") or "").strip()
+        if not load_request_config().fault_described_in(text):
+            return {}
+        return {"fault_description": text}
 
     def validate_appointment_date(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

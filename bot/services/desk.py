@@ -8,6 +8,7 @@ turns database failures into ``ServiceUnavailable`` so a conversation never cras
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -18,7 +19,8 @@ from typing import Any
 import yaml
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.nlu.catalogue import product_by_alias
+from bot.nlu.catalogue import load_catalogue, product_by_alias
+from bot.nlu.text import normalise_text
 from bot.policy import ServicePolicy, load_policy
 from bot.services.customers import CustomerService, VerifiedOrder, mask_phone
 from bot.services.orders import OrderService, OrderView, UnknownOrder
@@ -47,11 +49,36 @@ class RequestKind:
     fields: Mapping[str, str]
 
 
+@dataclass(frozen=True)
+class RequestConfig:
+    """config/service_requests.yml: what each form turns into, and how fault texts read."""
+
+    kinds: Mapping[str, RequestKind]
+    urgent_fault_words: tuple[str, ...]
+    repair_request_words: tuple[str, ...]
+    vague_fault_words: tuple[str, ...]
+
+    def fault_described_in(self, text: str) -> bool:
+        """Whether a repair request ("洗衣机漏水了 想报修") already says what is wrong, beyond
+        naming the product, asking for a repair ("我要报修") or saying only that something is
+        wrong ("冰箱坏了")."""
+        if not text or text.lstrip().startswith("/"):  # a button payload, not typed text
+            return False
+        rest = normalise_text(text).lower()
+        products = load_catalogue()
+        names = {n.lower() for p in products for n in (p.name, *p.aliases)}
+        noise = sorted({*names, *self.repair_request_words, *self.vague_fault_words}, key=len)
+        for phrase in reversed(noise):  # longest first: "洗衣机" before "衣"
+            rest = rest.replace(phrase.lower(), " ")
+        return len(_DESCRIPTION_CHARS.findall(rest)) >= 2
+
+
+_DESCRIPTION_CHARS = re.compile(r"[\u4e00-\u9fff]|[a-z]\d|\d")
+
+
 @lru_cache(maxsize=2)
-def load_request_kinds(
-    path: Path = REQUESTS_FILE,
-) -> tuple[dict[str, RequestKind], tuple[str, ...]]:
-    """Request kinds and urgent fault words from config/service_requests.yml (validated)."""
+def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
+    """The request kinds and fault word lists from config/service_requests.yml (validated)."""
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     kinds = {}
     for name, spec in (raw.get("requests") or {}).items():
@@ -61,7 +88,19 @@ def load_request_kinds(
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{path}: request kind {name!r} is invalid: {exc!r}") from exc
-    return kinds, tuple(raw.get("urgent_fault_words") or ())
+
+    def words(key: str) -> tuple[str, ...]:
+        value = raw.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(w, str) and w for w in value):
+            raise ValueError(f"{path}: {key} must be a list of non-empty words")
+        return tuple(value)
+
+    return RequestConfig(
+        kinds,
+        words("urgent_fault_words"),
+        words("repair_request_words"),
+        words("vague_fault_words"),
+    )
 
 
 def format_time(moment: datetime, policy: ServicePolicy) -> str:
@@ -114,15 +153,15 @@ class ServiceDesk:
         channel: str,
     ) -> TicketView:
         """Open the ticket for a submitted form (one transaction)."""
-        kinds, urgent_words = load_request_kinds()
-        kind = kinds[kind_name]
+        config = load_request_config()
+        kind = config.kinds[kind_name]
         details = {
             label: str(answers[field]) for field, label in kind.fields.items() if answers.get(field)
         }
         need_class = None
         # Only the fault counts: a product ("燃气热水器") or an address is no emergency.
         fault = str(answers.get("fault_description") or "")
-        if kind.category == "repair" and any(word in fault for word in urgent_words):
+        if kind.category == "repair" and any(word in fault for word in config.urgent_fault_words):
             need_class = "urgent"
         summary = kind.summary + ("：" + next(iter(details.values())) if details else "")
         try:

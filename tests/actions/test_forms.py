@@ -151,6 +151,21 @@ def test_too_short_fault_description_asks_for_more(desk, domain) -> None:
     assert responses(dispatcher) == ["utter_text_too_short"]
 
 
+def test_a_repair_request_that_describes_the_fault_is_not_asked_for_it(desk, domain) -> None:
+    form = validation("repair_form")
+    opening = make_tracker(text="我家洗衣机漏水了 派人来修一下", intent="report_fault")
+    extracted = asyncio.run(form.extract_fault_description(CollectingDispatcher(), opening, domain))
+    assert extracted == {"fault_description": "我家洗衣机漏水了 派人来修一下"}
+
+    vague = make_tracker(text="我的洗衣机坏了 要报修", intent="report_fault")
+    assert asyncio.run(form.extract_fault_description(CollectingDispatcher(), vague, domain)) == {}
+    # later messages fill it only as the answer to the form's question (the from_text mapping)
+    later = make_tracker(
+        {"requested_slot": "address"}, text="洗衣机漏水了 快来", intent="report_fault"
+    )
+    assert asyncio.run(form.extract_fault_description(CollectingDispatcher(), later, domain)) == {}
+
+
 def test_typed_order_number_without_entity_is_extracted(desk, domain) -> None:
     tracker = make_tracker({"requested_slot": "order_id"}, text="订单是so20261101001哦")
     extracted = asyncio.run(

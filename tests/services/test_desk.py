@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.demo import load_demo_data
 from bot.services.customers import VerifiedOrder
-from bot.services.desk import ServiceDesk, ServiceUnavailable
+from bot.services.desk import ServiceDesk, ServiceUnavailable, load_request_config
 from bot.services.orders import UnknownOrder
 from bot.store.db import session_factory, upgrade_database
 
@@ -202,6 +202,44 @@ def test_urgent_words_outside_the_fault_do_not_make_a_repair_urgent(
         "rest",
     )
     assert ticket.need_class == "normal"
+
+
+@pytest.mark.parametrize(
+    "opening",
+    [
+        "我的洗衣机漏水了，想报修",
+        "冰箱不制冷了 里面东西都坏了",
+        "洗衣机一直报E3 转不起来",
+        "熱水器漏電 一碰水管就麻",  # Traditional
+        "washer漏水",
+    ],
+)
+def test_a_repair_request_that_says_what_is_wrong_describes_the_fault(opening: str) -> None:
+    assert load_request_config().fault_described_in(opening)
+
+
+@pytest.mark.parametrize(
+    "opening",
+    [
+        "我要报修",
+        "申请维修",
+        "我的冰箱坏了",
+        "洗衣机出问题了，帮忙报修一下",
+        "电视机不行了，上门看看",
+        "空调坏了 很急",
+        "/report_fault",
+        "",
+    ],
+)
+def test_a_repair_request_alone_or_only_saying_it_broke_describes_nothing(opening: str) -> None:
+    assert not load_request_config().fault_described_in(opening)
+
+
+def test_a_malformed_word_list_in_the_request_config_is_named(tmp_path: Path) -> None:
+    broken = tmp_path / "service_requests.yml"
+    broken.write_text("requests: {}\nvague_fault_words: 坏了\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="vague_fault_words must be a list"):
+        load_request_config(broken)
 
 
 def test_request_tickets_are_numbered_in_sequence(fresh_desk: ServiceDesk) -> None:
