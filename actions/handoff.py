@@ -24,15 +24,19 @@ from actions.tickets import channel_of, verified_customer
 from bot.handoff.csat import CsatError, CsatService, parse_score
 from bot.handoff.policy import load_escalation_policy
 from bot.handoff.service import HandoffService
-from bot.services.desk import ServiceUnavailable, default_desk, format_time
+from bot.services.desk import (
+    ServiceUnavailable,
+    default_desk,
+    format_time,
+    load_request_config,
+)
 from bot.settings import PROJECT_ROOT
 from bot.store.db import session_factory
 from bot.store.models import CSAT_MAX_SCORE
 
 CSAT_WORDS_FILE = PROJECT_ROOT / "config" / "csat_words.yml"
 # Which form takes the customer's request down when nobody can take the chat.
-OFFLINE_FORMS = {"complaint": "complaint_form"}
-DEFAULT_OFFLINE_FORM = "message_form"
+COMPLAINT_FORM, MESSAGE_FORM = "complaint_form", "message_form"
 EMOTIONAL_TRIGGERS = frozenset({"sentiment_escalate", "negative_streak", "complaint"})
 
 
@@ -86,6 +90,14 @@ def _trigger_of(tracker: Tracker) -> str:
     return "complaint" if intent == "complain" else "request_human"
 
 
+def _offline_form(trigger: str, tracker: Tracker) -> str:
+    """The complaint form for a complaint, even when an angrier trigger won the tie
+    ("我要投诉 你们送货员把我家门撞坏了" escalates on its sentiment); else a message."""
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    complaint_intents = load_escalation_policy().triggers.complaint.intents
+    return COMPLAINT_FORM if trigger == "complaint" or intent in complaint_intents else MESSAGE_FORM
+
+
 ACTION_ESCALATE = "action_escalate"
 
 
@@ -128,9 +140,12 @@ class ActionEscalate(Action):
             )
             return [*events, ConversationPaused()]
         callback_due = format_time(outcome.callback_due, desk.policy)
-        form = OFFLINE_FORMS.get(trigger, DEFAULT_OFFLINE_FORM)
-        if form == "complaint_form":
+        form = _offline_form(trigger, tracker)
+        if form == COMPLAINT_FORM:
             dispatcher.utter_message(response="utter_complaint_ack")
+            text = (tracker.latest_message.get("text") or "").strip()
+            if load_request_config().complaint_described_in(text):
+                events.append(SlotSet("complaint_detail", text))  # not asked for again
         elif verified is not None:
             try:
                 ticket = desk.open_request(

@@ -51,26 +51,37 @@ class RequestKind:
 
 @dataclass(frozen=True)
 class RequestConfig:
-    """config/service_requests.yml: what each form turns into, and how fault texts read."""
+    """config/service_requests.yml: what each form turns into, and which opening messages
+    already say what the form would ask."""
 
     kinds: Mapping[str, RequestKind]
     urgent_fault_words: tuple[str, ...]
     repair_request_words: tuple[str, ...]
     vague_fault_words: tuple[str, ...]
+    complaint_request_words: tuple[str, ...]
 
     def fault_described_in(self, text: str) -> bool:
         """Whether a repair request ("洗衣机漏水了 想报修") already says what is wrong, beyond
         naming the product, asking for a repair ("我要报修") or saying only that something is
         wrong ("冰箱坏了")."""
-        if not text or text.lstrip().startswith("/"):  # a button payload, not typed text
-            return False
-        rest = normalise_text(text).lower()
-        products = load_catalogue()
-        names = {n.lower() for p in products for n in (p.name, *p.aliases)}
-        noise = sorted({*names, *self.repair_request_words, *self.vague_fault_words}, key=len)
-        for phrase in reversed(noise):  # longest first: "洗衣机" before "衣"
-            rest = rest.replace(phrase.lower(), " ")
-        return len(_DESCRIPTION_CHARS.findall(rest)) >= 2
+        return _says_more_than(text, (*self.repair_request_words, *self.vague_fault_words), 2)
+
+    def complaint_described_in(self, text: str) -> bool:
+        """Whether a complaint ("我要投诉 送货员把我家门撞坏了") already says what happened,
+        beyond asking to complain or for a person ("我要投诉", "转人工")."""
+        return _says_more_than(text, self.complaint_request_words, 4)
+
+
+def _says_more_than(text: str, words: tuple[str, ...], min_chars: int) -> bool:
+    """Whether ``text`` keeps ``min_chars`` characters once product names and ``words`` are
+    taken out (a button payload such as "/report_fault" says nothing)."""
+    if not text or text.lstrip().startswith("/"):
+        return False
+    rest = normalise_text(text).lower()
+    names = {n.lower() for p in load_catalogue() for n in (p.name, *p.aliases)}
+    for phrase in sorted({*names, *(w.lower() for w in words)}, key=len, reverse=True):
+        rest = rest.replace(phrase, " ")  # longest first: "洗衣机" before "衣"
+    return len(_DESCRIPTION_CHARS.findall(rest)) >= min_chars
 
 
 _DESCRIPTION_CHARS = re.compile(r"[\u4e00-\u9fff]|[a-z]\d|\d")
@@ -100,6 +111,7 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
         words("urgent_fault_words"),
         words("repair_request_words"),
         words("vague_fault_words"),
+        words("complaint_request_words"),
     )
 
 

@@ -124,6 +124,18 @@ def test_a_repair_request_that_names_no_fault_is_asked_for_it(assistant) -> None
     assert assistant.latest_ticket_details()["故障描述"] == "脱水时整台机器晃得厉害"
 
 
+def test_an_angry_complaint_with_nobody_online_keeps_what_the_customer_said(assistant) -> None:
+    sender = "e2e-complaint"
+    first = assistant.texts(sender, "我要投诉 你们送货员把我家门撞坏了")
+    assert "投诉" in first and "怎么处理" in first  # the detail is not asked for again
+    assert "订单号" in assistant.texts(sender, "要求赔偿修门的费用")
+    assistant.texts(sender, ORDER)
+    assert "已为您建立工单" in assistant.texts(sender, PHONE)
+    details = assistant.latest_ticket_details()
+    assert details["投诉内容"] == "我要投诉 你们送货员把我家门撞坏了"
+    assert details["客户诉求"] == "要求赔偿修门的费用"
+
+
 def test_wrong_phone_gets_the_same_answer_as_an_unknown_order(assistant) -> None:
     assistant.texts("e2e-wrong-a", "快递到哪了")
     assistant.texts("e2e-wrong-a", ORDER)

@@ -235,6 +235,23 @@ def test_a_repair_request_alone_or_only_saying_it_broke_describes_nothing(openin
     assert not load_request_config().fault_described_in(opening)
 
 
+@pytest.mark.parametrize(
+    ("opening", "described"),
+    [
+        ("我要投诉 你们送货员把我家门撞坏了", True),
+        ("我要投诉你们的安装师傅 态度太差了", True),
+        ("我要投诉", False),
+        ("我要投诉你们", False),
+        ("转人工 我要投诉", False),
+        ("找你们经理来", False),
+    ],
+)
+def test_a_complaint_that_says_what_happened_is_told_from_a_bare_one(
+    opening: str, described: bool
+) -> None:
+    assert load_request_config().complaint_described_in(opening) is described
+
+
 def test_a_malformed_word_list_in_the_request_config_is_named(tmp_path: Path) -> None:
     broken = tmp_path / "service_requests.yml"
     broken.write_text("requests: {}\nvague_fault_words: 坏了\n", encoding="utf-8")
