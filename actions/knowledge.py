@@ -10,6 +10,22 @@ from rasa_sdk.types import DomainDict
 
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service
 
+HELP_OFFERS = frozenset({"utter_kb_no_more_answers", "utter_kb_not_found", "utter_offer_help"})
+"""Responses that offer a ticket or a person: a "no" after one declines the offer."""
+
+
+def _last_bot_response(tracker: Tracker) -> str | None:
+    """The response the bot last sent before the customer's latest message."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                return None
+            seen_user = True
+        elif event.get("event") == "bot" and seen_user:
+            return (event.get("metadata") or {}).get("utter_action")
+    return None
+
 
 def _show(dispatcher: CollectingDispatcher, answer: str, title: str) -> None:
     """The answer, its title and the 有帮助 / 没帮助 buttons (all in the response template)."""
@@ -67,6 +83,10 @@ class ActionKnowledgeFeedback(Action):
         service = default_knowledge_service()
         search_id = tracker.get_slot("kb_search_id")
         if search_id is None and not tracker.get_slot("kb_candidates"):
+            if not helpful and _last_bot_response(tracker) in HELP_OFFERS:
+                # "No" to the offer of a ticket or a person: fine, nothing more to push.
+                dispatcher.utter_message(response="utter_deny_ack")
+                return []
             # A yes/no after a clarifying question, not after an answer: offer real help.
             dispatcher.utter_message(response="utter_offer_help")
             return []

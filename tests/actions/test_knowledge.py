@@ -92,6 +92,19 @@ def test_yes_or_no_without_a_shown_answer_offers_help(knowledge) -> None:
     assert responses(dispatcher) == ["utter_offer_help"]
 
 
+def test_no_to_the_offer_of_a_ticket_or_a_person_is_simply_acknowledged(knowledge) -> None:
+    tracker = make_tracker(intent="deny", text="/deny")
+    offer = {"event": "bot", "text": "…", "metadata": {"utter_action": "utter_kb_no_more_answers"}}
+    tracker.events.insert(0, offer)
+    tracker.events.insert(0, {"event": "user", "text": "没帮助"})
+    dispatcher, _ = run(ActionKnowledgeFeedback(), tracker)
+    assert responses(dispatcher) == ["utter_deny_ack"]
+    # a "no" to anything else (a clarifying question) still offers real help
+    tracker.events[1]["metadata"] = {"utter_action": "utter_ask_rephrase"}
+    dispatcher, _ = run(ActionKnowledgeFeedback(), tracker)
+    assert responses(dispatcher) == ["utter_offer_help"]
+
+
 def test_the_answer_reaches_the_customer_with_the_feedback_buttons() -> None:
     """Rendered by Rasa from domain.yml, as the customer's channel receives it."""
     domain = Domain.load(str(PROJECT_ROOT / "domain.yml"))

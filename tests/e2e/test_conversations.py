@@ -136,6 +136,22 @@ def test_an_angry_complaint_with_nobody_online_keeps_what_the_customer_said(assi
     assert details["客户诉求"] == "要求赔偿修门的费用"
 
 
+def test_a_knowledge_answer_that_does_not_help_ends_in_an_offer_that_can_be_declined(
+    assistant,
+) -> None:
+    sender = "e2e-kb-declined"
+    answer = assistant.say(sender, "冰箱噪音很大怎么办")
+    assert "《冰箱噪音大或有异响》" in answer[0]["text"]
+    assert [b["title"] for b in answer[0]["buttons"]] == ["有帮助", "没帮助"]
+    offer = assistant.texts(sender, "/deny")
+    if "没有更合适的答案" not in offer:  # a second candidate came first
+        assert "这条是不是您要找的" in offer
+        offer = assistant.texts(sender, "/deny")
+    assert "没有更合适的答案" in offer
+    declined = assistant.texts(sender, "/deny")
+    assert "还有什么需要帮忙" in declined and "没能理解" not in declined
+
+
 def test_wrong_phone_gets_the_same_answer_as_an_unknown_order(assistant) -> None:
     assistant.texts("e2e-wrong-a", "快递到哪了")
     assistant.texts("e2e-wrong-a", ORDER)
