@@ -159,19 +159,32 @@ class IdentityFormValidation(FormValidationAction):
             return {}
         return {"product": text}
 
+    def _opening_answer(self, slot: str, tracker: Tracker) -> dict[str, Any]:
+        """``slot`` filled from the message that started the form, when that message already
+        answers it ("洗衣机漏水了 想报修"; see opening_answers in config/service_requests.yml)."""
+        if tracker.get_slot("requested_slot") or tracker.get_slot(slot):
+            return {}  # the form is past its opening message (or has the answer)
+        if tracker.get_intent_of_latest_message() in DIGRESSION_INTENTS:
+            return {}
+        form = self.name().removeprefix("validate_")
+        text = tracker.latest_message.get("text") or ""
+        answer = load_request_config().opening_answer(form, text)
+        return answer if slot in answer else {}
+
     async def extract_fault_description(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        """The message that started a repair request, when it already says what is wrong
-        ("洗衣机漏水了 想报修"): the customer is not asked to describe the fault again."""
-        if tracker.get_slot("requested_slot") or tracker.get_slot("fault_description"):
-            return {}  # the form is past its opening message (or has the answer)
-        if tracker.get_intent_of_latest_message() != "report_fault":
-            return {}
-        text = (tracker.latest_message.get("text") or "").strip()
-        if not load_request_config().fault_described_in(text):
-            return {}
-        return {"fault_description": text}
+        return self._opening_answer("fault_description", tracker)
+
+    async def extract_request_reason(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return self._opening_answer("request_reason", tracker)
+
+    async def extract_complaint_detail(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return self._opening_answer("complaint_detail", tracker)
 
     def validate_appointment_date(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

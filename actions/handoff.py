@@ -24,12 +24,7 @@ from actions.tickets import channel_of, verified_customer
 from bot.handoff.csat import CsatError, CsatService, parse_score
 from bot.handoff.policy import load_escalation_policy
 from bot.handoff.service import HandoffService
-from bot.services.desk import (
-    ServiceUnavailable,
-    default_desk,
-    format_time,
-    load_request_config,
-)
+from bot.services.desk import ServiceUnavailable, default_desk, format_time
 from bot.settings import PROJECT_ROOT
 from bot.store.db import session_factory
 from bot.store.models import CSAT_MAX_SCORE
@@ -143,9 +138,6 @@ class ActionEscalate(Action):
         form = _offline_form(trigger, tracker)
         if form == COMPLAINT_FORM:
             dispatcher.utter_message(response="utter_complaint_ack")
-            text = (tracker.latest_message.get("text") or "").strip()
-            if load_request_config().complaint_described_in(text):
-                events.append(SlotSet("complaint_detail", text))  # not asked for again
         elif verified is not None:
             try:
                 ticket = desk.open_request(

@@ -50,46 +50,56 @@ class RequestKind:
 
 
 @dataclass(frozen=True)
+class OpeningAnswer:
+    """Which answer of a form the message that started it may already hold."""
+
+    slot: str
+    min_chars: int
+    words: tuple[str, ...]
+    """Words that only ask for the service or fill the sentence ("我要报修", "冰箱坏了")."""
+
+
+@dataclass(frozen=True)
 class RequestConfig:
     """config/service_requests.yml: what each form turns into, and which opening messages
     already say what the form would ask."""
 
     kinds: Mapping[str, RequestKind]
     urgent_fault_words: tuple[str, ...]
-    repair_request_words: tuple[str, ...]
-    vague_fault_words: tuple[str, ...]
-    complaint_request_words: tuple[str, ...]
+    openings: Mapping[str, OpeningAnswer]
+    filler_words: tuple[str, ...]
 
-    def fault_described_in(self, text: str) -> bool:
-        """Whether a repair request ("洗衣机漏水了 想报修") already says what is wrong, beyond
-        naming the product, asking for a repair ("我要报修") or saying only that something is
-        wrong ("冰箱坏了")."""
-        return _says_more_than(text, (*self.repair_request_words, *self.vague_fault_words), 2)
-
-    def complaint_described_in(self, text: str) -> bool:
-        """Whether a complaint ("我要投诉 送货员把我家门撞坏了") already says what happened,
-        beyond asking to complain or for a person ("我要投诉", "转人工")."""
-        return _says_more_than(text, self.complaint_request_words, 4)
-
-
-def _says_more_than(text: str, words: tuple[str, ...], min_chars: int) -> bool:
-    """Whether ``text`` keeps ``min_chars`` characters once product names and ``words`` are
-    taken out (a button payload such as "/report_fault" says nothing)."""
-    if not text or text.lstrip().startswith("/"):
-        return False
-    rest = normalise_text(text).lower()
-    names = {n.lower() for p in load_catalogue() for n in (p.name, *p.aliases)}
-    for phrase in sorted({*names, *(w.lower() for w in words)}, key=len, reverse=True):
-        rest = rest.replace(phrase, " ")  # longest first: "洗衣机" before "衣"
-    return len(_DESCRIPTION_CHARS.findall(rest)) >= min_chars
+    def opening_answer(self, form: str, text: str) -> dict[str, str]:
+        """``{slot: text}`` when the message that started ``form`` already answers its
+        question ("洗衣机漏水了 想报修" describes the fault; "我要报修" and "冰箱坏了" do not):
+        at least ``min_chars`` characters are left once product names, the form's words and
+        the filler words are taken out.  A button payload ("/report_fault") says nothing."""
+        opening = self.openings.get(form)
+        text = (text or "").strip()
+        if opening is None or not text or text.startswith("/"):
+            return {}
+        rest = normalise_text(text).lower()
+        names = {n.lower() for p in load_catalogue() for n in (p.name, *p.aliases)}
+        noise = {*names, *(w.lower() for w in (*opening.words, *self.filler_words))}
+        for phrase in sorted(noise, key=len, reverse=True):  # "洗衣机" before "衣"
+            rest = rest.replace(phrase, " ")
+        if len(_DESCRIPTION_CHARS.findall(rest)) < opening.min_chars:
+            return {}
+        return {opening.slot: text}
 
 
-_DESCRIPTION_CHARS = re.compile(r"[\u4e00-\u9fff]|[a-z]\d|\d")
+_DESCRIPTION_CHARS = re.compile(r"[\u4e00-\u9fff]|[a-z]|\d")
+
+
+def _word_list(raw: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(w, str) and w for w in raw):
+        raise ValueError(f"{where} must be a list of non-empty words")
+    return tuple(raw)
 
 
 @lru_cache(maxsize=2)
 def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
-    """The request kinds and fault word lists from config/service_requests.yml (validated)."""
+    """The request kinds, urgent fault words and opening answers (validated)."""
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     kinds = {}
     for name, spec in (raw.get("requests") or {}).items():
@@ -99,19 +109,20 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{path}: request kind {name!r} is invalid: {exc!r}") from exc
-
-    def words(key: str) -> tuple[str, ...]:
-        value = raw.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(w, str) and w for w in value):
-            raise ValueError(f"{path}: {key} must be a list of non-empty words")
-        return tuple(value)
-
+    openings = {}
+    for form, spec in (raw.get("opening_answers") or {}).items():
+        where = f"{path}: opening_answers.{form}"
+        try:
+            openings[form] = OpeningAnswer(
+                str(spec["slot"]), int(spec["min_chars"]), _word_list(spec["words"], where)
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{where} is invalid: {exc!r}") from exc
     return RequestConfig(
         kinds,
-        words("urgent_fault_words"),
-        words("repair_request_words"),
-        words("vague_fault_words"),
-        words("complaint_request_words"),
+        _word_list(raw.get("urgent_fault_words") or [], f"{path}: urgent_fault_words"),
+        openings,
+        _word_list(raw.get("filler_words") or [], f"{path}: filler_words"),
     )
 
 

@@ -166,6 +166,23 @@ def test_a_repair_request_that_describes_the_fault_is_not_asked_for_it(desk, dom
     assert asyncio.run(form.extract_fault_description(CollectingDispatcher(), later, domain)) == {}
 
 
+def test_each_form_takes_only_its_own_opening_answer(desk, domain) -> None:
+    price = make_tracker(text="买了三天降价了200 能补差价吗", intent="price_dispute")
+    extract = validation("price_dispute_form").extract_request_reason
+    assert asyncio.run(extract(CollectingDispatcher(), price, domain)) == {
+        "request_reason": "买了三天降价了200 能补差价吗"
+    }
+    complaint = make_tracker(text="我要投诉 你们送货员把我家门撞坏了", intent="complain")
+    extract = validation("complaint_form").extract_complaint_detail
+    assert asyncio.run(extract(CollectingDispatcher(), complaint, domain)) == {
+        "complaint_detail": "我要投诉 你们送货员把我家门撞坏了"
+    }
+    # the message form has no opening answer: an angry "人呢" is no message to leave
+    angry = make_tracker(text="人呢？？？回个话行不行", intent="complain")
+    extract = validation("message_form").extract_request_reason
+    assert asyncio.run(extract(CollectingDispatcher(), angry, domain)) == {}
+
+
 def test_typed_order_number_without_entity_is_extracted(desk, domain) -> None:
     tracker = make_tracker({"requested_slot": "order_id"}, text="订单是so20261101001哦")
     extracted = asyncio.run(

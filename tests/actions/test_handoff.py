@@ -127,11 +127,9 @@ def test_nobody_online_a_complaint_is_taken_down_by_the_complaint_form(handoffs,
     assert followup["handoff_followup"] == "complaint_form"
 
 
-def test_an_angry_complaint_offline_is_taken_down_by_the_complaint_form_with_its_detail(
-    handoffs, domain
-) -> None:
+def test_an_angry_complaint_offline_is_taken_down_by_the_complaint_form(handoffs, domain) -> None:
     """The message escalated on its sentiment (that trigger wins the tie with "complaint"),
-    yet it is a complaint, and it already says what happened."""
+    yet it is a complaint: the complaint form takes it down, not the message form."""
     text = "我要投诉 你们送货员把我家门撞坏了"
     tracker = make_tracker(
         {"escalation_trigger": "sentiment_escalate"}, text=text, intent="complain"
@@ -140,16 +138,6 @@ def test_an_angry_complaint_offline_is_taken_down_by_the_complaint_form_with_its
     assert responses(dispatcher) == ["utter_complaint_ack"]
     slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
     assert slots["handoff_followup"] == "complaint_form"
-    assert slots["complaint_detail"] == text
-
-
-def test_a_bare_complaint_offline_is_asked_what_happened(handoffs, domain) -> None:
-    dispatcher, events = run(
-        ActionEscalate(), make_tracker(text="我要投诉", intent="complain"), domain
-    )
-    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
-    assert slots["handoff_followup"] == "complaint_form"
-    assert "complaint_detail" not in slots
 
 
 def test_need_class_follows_the_danger_and_the_mood() -> None:

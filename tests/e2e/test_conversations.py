@@ -124,6 +124,14 @@ def test_a_repair_request_that_names_no_fault_is_asked_for_it(assistant) -> None
     assert assistant.latest_ticket_details()["故障描述"] == "脱水时整台机器晃得厉害"
 
 
+def test_a_price_request_that_explains_itself_is_not_asked_again(assistant) -> None:
+    sender = "e2e-price"
+    assistant.texts(sender, "买了三天降价了200 能补差价吗")
+    assistant.texts(sender, ORDER)
+    assert "已为您建立工单" in assistant.texts(sender, PHONE)
+    assert assistant.latest_ticket_details()["问题说明"] == "买了三天降价了200 能补差价吗"
+
+
 def test_an_angry_complaint_with_nobody_online_keeps_what_the_customer_said(assistant) -> None:
     sender = "e2e-complaint"
     first = assistant.texts(sender, "我要投诉 你们送货员把我家门撞坏了")

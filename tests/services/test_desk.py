@@ -9,12 +9,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.demo import load_demo_data
 from bot.services.customers import VerifiedOrder
 from bot.services.desk import ServiceDesk, ServiceUnavailable, load_request_config
 from bot.services.orders import UnknownOrder
+from bot.settings import PROJECT_ROOT
 from bot.store.db import session_factory, upgrade_database
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -205,57 +207,52 @@ def test_urgent_words_outside_the_fault_do_not_make_a_repair_urgent(
 
 
 @pytest.mark.parametrize(
-    "opening",
+    ("form", "opening", "answer"),
     [
-        "我的洗衣机漏水了，想报修",
-        "冰箱不制冷了 里面东西都坏了",
-        "洗衣机一直报E3 转不起来",
-        "熱水器漏電 一碰水管就麻",  # Traditional
-        "washer漏水",
+        ("repair_form", "我的洗衣机漏水了，想报修", "fault_description"),
+        ("repair_form", "冰箱不制冷了 里面东西都坏了", "fault_description"),
+        ("repair_form", "洗衣机一直报E3 转不起来", "fault_description"),
+        ("repair_form", "熱水器漏電 一碰水管就麻", "fault_description"),  # Traditional
+        ("repair_form", "我要报修", None),
+        ("repair_form", "我的冰箱坏了", None),  # says only that it broke
+        ("repair_form", "洗衣机出问题了，帮忙报修一下", None),
+        ("repair_form", "电视机不行了，上门看看", None),
+        ("repair_form", "/report_fault", None),  # a button payload
+        ("complaint_form", "我要投诉 你们送货员把我家门撞坏了", "complaint_detail"),
+        ("complaint_form", "我要投诉你们的安装师傅 态度太差了", "complaint_detail"),
+        ("complaint_form", "我要投诉你们", None),
+        ("complaint_form", "转人工 我要投诉", None),
+        ("price_dispute_form", "买了三天降价了200 能补差价吗", "request_reason"),
+        ("price_dispute_form", "能补差价吗", None),
+        ("return_form", "尺寸买错了 我要退货", "request_reason"),
+        ("return_form", "这个洗衣机想退了", None),
+        ("exchange_form", "这台电视有坏点 给我换一台新的", "request_reason"),
+        ("exchange_form", "我要换货", None),
+        ("message_form", "人呢？？？回个话行不行", None),  # no opening answer for messages
+        ("installation_form", "帮我预约安装空调", None),
     ],
 )
-def test_a_repair_request_that_says_what_is_wrong_describes_the_fault(opening: str) -> None:
-    assert load_request_config().fault_described_in(opening)
-
-
-@pytest.mark.parametrize(
-    "opening",
-    [
-        "我要报修",
-        "申请维修",
-        "我的冰箱坏了",
-        "洗衣机出问题了，帮忙报修一下",
-        "电视机不行了，上门看看",
-        "空调坏了 很急",
-        "/report_fault",
-        "",
-    ],
-)
-def test_a_repair_request_alone_or_only_saying_it_broke_describes_nothing(opening: str) -> None:
-    assert not load_request_config().fault_described_in(opening)
-
-
-@pytest.mark.parametrize(
-    ("opening", "described"),
-    [
-        ("我要投诉 你们送货员把我家门撞坏了", True),
-        ("我要投诉你们的安装师傅 态度太差了", True),
-        ("我要投诉", False),
-        ("我要投诉你们", False),
-        ("转人工 我要投诉", False),
-        ("找你们经理来", False),
-    ],
-)
-def test_a_complaint_that_says_what_happened_is_told_from_a_bare_one(
-    opening: str, described: bool
+def test_an_opening_message_that_already_answers_the_form_fills_that_answer(
+    form: str, opening: str, answer: str | None
 ) -> None:
-    assert load_request_config().complaint_described_in(opening) is described
+    expected = {answer: opening} if answer else {}
+    assert load_request_config().opening_answer(form, opening) == expected
+
+
+def test_every_opening_answer_names_a_slot_its_form_asks_for() -> None:
+    forms = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))["forms"]
+    for form, opening in load_request_config().openings.items():
+        assert opening.slot in forms[form]["required_slots"], form
 
 
 def test_a_malformed_word_list_in_the_request_config_is_named(tmp_path: Path) -> None:
     broken = tmp_path / "service_requests.yml"
-    broken.write_text("requests: {}\nvague_fault_words: 坏了\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="vague_fault_words must be a list"):
+    broken.write_text(
+        "requests: {}\nopening_answers:\n  repair_form: {slot: fault_description, "
+        "min_chars: 2, words: 坏了}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="opening_answers.repair_form must be a list"):
         load_request_config(broken)
 
 
