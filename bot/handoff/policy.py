@@ -88,6 +88,11 @@ class IntentTrigger(SwitchableTrigger):
     intents: list[str] = Field(min_items=1)
 
 
+class RequestHumanTrigger(IntentTrigger):
+    not_for_intents: list[str] = []
+    """Intents whose person words ask about the bot ("你是真人吗"), not for a person."""
+
+
 class VipOpenTicketTrigger(SwitchableTrigger):
     tiers: list[str] = Field(min_items=1)
     help_intents: list[str] = Field(min_items=1)
@@ -103,7 +108,7 @@ class VipOpenTicketTrigger(SwitchableTrigger):
 class Triggers(_StrictModel):
     sentiment_escalate: SwitchableTrigger
     negative_streak: NegativeStreakTrigger
-    request_human: IntentTrigger
+    request_human: RequestHumanTrigger
     fallback_streak: StreakTrigger
     complaint: IntentTrigger
     vip_open_ticket: VipOpenTicketTrigger
@@ -296,8 +301,9 @@ class EscalationPolicy(_StrictModel):
             return None
         if set(last.sentiment_reasons) == {"request_person"}:
             # Calmly asking for a person ("找你们主管") is the request_human trigger, even when
-            # the intent model heard something else.
-            if not self.triggers.request_human.enabled:
+            # the intent model heard something else -- unless the words ask about the bot.
+            rule = self.triggers.request_human
+            if not rule.enabled or last.intent in rule.not_for_intents:
                 return None
             return self._decision("request_human", last.sentiment_reasons)
         if not self.triggers.sentiment_escalate.enabled:

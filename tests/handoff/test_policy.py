@@ -105,6 +105,18 @@ def test_a_calm_request_for_a_person_flagged_by_sentiment_counts_as_asking_for_o
     assert decision is not None and decision.trigger == "sentiment_escalate"
 
 
+def test_asking_whether_the_bot_is_a_person_is_not_asking_for_one(
+    policy: EscalationPolicy,
+) -> None:
+    challenge = TurnSignal(
+        intent="bot_challenge",
+        sentiment_label="neutral",
+        sentiment_escalate=True,
+        sentiment_reasons=("request_person",),  # "你是真人吗" has the word "真人"
+    )
+    assert policy.decide([challenge], None, False) is None
+
+
 def test_two_fallbacks_in_a_row_escalate(policy: EscalationPolicy) -> None:
     assert policy.decide([calm(), fallback()], None, False) is None
     decision = policy.decide([fallback(), fallback()], None, False)
