@@ -151,6 +151,15 @@ def test_words_inside_other_words_are_not_cues(analyzer: SentimentAnalyzer) -> N
     assert "safety" in analyzer.analyse("机器外壳带电").reasons
 
 
+def test_a_calm_question_about_a_delay_is_negative_but_brings_in_no_one(
+    analyzer: SentimentAnalyzer,
+) -> None:
+    calm = analyzer.analyse("你好 我想问一下 我前天买的电视到现在还没有发货是怎么回事")
+    assert calm.label == "negative" and not calm.escalate, calm
+    fed_up = analyzer.analyse("修了三次到现在还没修好")
+    assert fed_up.escalate and "repeated_failure" in fed_up.reasons
+
+
 def test_grocery_words_carry_the_feeling(analyzer: SentimentAnalyzer) -> None:
     assert analyzer.analyse("买的橙子好难吃").label == "negative"  # "好" as "so", not praise
     assert analyzer.analyse("牛奶收到就变质了").label == "negative"
