@@ -1,4 +1,4 @@
-"""Conversation-level actions: fallback and cancelling a request."""
+"""Conversation-level actions: fallback and cancelling (a request, or something that exists)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from actions.knowledge import ActionAnswerQuestion
 from actions.tickets import clear_request_slots
 from bot.config_file import intent_labels
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
+from bot.services.desk import load_request_config
 
 CLARIFY_CHOICES = 2
 ACTION_LISTEN = "action_listen"
@@ -75,6 +76,25 @@ def _described_in_an_article(text: str) -> bool:
         return default_knowledge_service().answers_confidently(text)
     except KnowledgeUnavailable:
         return False
+
+
+class ActionCancelOutsideForm(Action):
+    """ "算了" with nothing under way: let it go.  "取消预约" or "帮我取消订单" asks how to
+    cancel something that exists: the knowledge base answers when it is sure."""
+
+    NAME = "action_cancel_outside_form"
+
+    def name(self) -> str:
+        return self.NAME
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        text = tracker.latest_message.get("text") or ""
+        if load_request_config().names_what_to_cancel(text) and _described_in_an_article(text):
+            return await ActionAnswerQuestion().run(dispatcher, tracker, domain)
+        dispatcher.utter_message(response="utter_deny_ack")
+        return []
 
 
 class ActionCancelRequest(Action):

@@ -31,6 +31,7 @@ the knowledge base only when its best article scores this much (real symptoms sc
 0.9, fragments such as "那个东西" below 0.1)."""
 _QUESTION_MARKERS = re.compile(
     r"[?？]|吗|么|呢|怎么|怎样|如何|多久|多少|几天|哪里|哪儿|什么|为什么|能不能|可不可以|是否|有没有"
+    r"|要不要|该不该|需不需要|用不用|会不会|是不是|行不行|能否|可否"
 )
 
 

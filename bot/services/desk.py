@@ -68,6 +68,7 @@ class RequestConfig:
     urgent_fault_words: tuple[str, ...]
     openings: Mapping[str, OpeningAnswer]
     filler_words: tuple[str, ...]
+    cancel_words: tuple[str, ...]
 
     def opening_answer(self, form: str, text: str) -> dict[str, str]:
         """``{slot: text}`` when the message that started ``form`` already answers its
@@ -75,17 +76,30 @@ class RequestConfig:
         at least ``min_chars`` characters are left once product names, the form's words and
         the filler words are taken out.  A button payload ("/report_fault") says nothing."""
         opening = self.openings.get(form)
-        text = (text or "").strip()
-        if opening is None or not text or text.startswith("/"):
+        if opening is None:
             return {}
+        if self._chars_left(text, opening.words, drop_products=True) < opening.min_chars:
+            return {}
+        return {opening.slot: text.strip()}
+
+    def names_what_to_cancel(self, text: str) -> bool:
+        """Whether "取消…" names something that exists ("取消预约", "帮我取消订单"), which the
+        knowledge base can explain, rather than dropping the talk ("算了", "取消吧")."""
+        return self._chars_left(text, self.cancel_words, drop_products=False) >= 2
+
+    def _chars_left(self, text: str, words: tuple[str, ...], drop_products: bool) -> int:
+        """Characters of ``text`` left once ``words``, the filler words and (optionally)
+        product names are taken out; 0 for a button payload such as "/report_fault"."""
+        text = (text or "").strip()
+        if not text or text.startswith("/"):
+            return 0
         rest = normalise_text(text).lower()
-        names = {n.lower() for p in load_catalogue() for n in (p.name, *p.aliases)}
-        noise = {*names, *(w.lower() for w in (*opening.words, *self.filler_words))}
+        noise = {w.lower() for w in (*words, *self.filler_words)}
+        if drop_products:
+            noise |= {n.lower() for p in load_catalogue() for n in (p.name, *p.aliases)}
         for phrase in sorted(noise, key=len, reverse=True):  # "洗衣机" before "衣"
             rest = rest.replace(phrase, " ")
-        if len(_DESCRIPTION_CHARS.findall(rest)) < opening.min_chars:
-            return {}
-        return {opening.slot: text}
+        return len(_DESCRIPTION_CHARS.findall(rest))
 
 
 _DESCRIPTION_CHARS = re.compile(r"[\u4e00-\u9fff]|[a-z]|\d")
@@ -123,6 +137,7 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
         _word_list(raw.get("urgent_fault_words") or [], f"{path}: urgent_fault_words"),
         openings,
         _word_list(raw.get("filler_words") or [], f"{path}: filler_words"),
+        _word_list(raw.get("cancel_words") or [], f"{path}: cancel_words"),
     )
 
 

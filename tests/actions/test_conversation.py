@@ -7,6 +7,7 @@ import asyncio
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import (
+    ActionCancelOutsideForm,
     ActionCancelRequest,
     ActionClarifyFallback,
     intent_labels,
@@ -118,3 +119,23 @@ def test_an_unanswerable_question_still_gets_the_clarifying_suggestion(knowledge
     tracker = make_tracker(text="你们卖二手车吗", intent="nlu_fallback", ranking=RANKING)
     dispatcher, _ = run(ActionClarifyFallback(), tracker, domain)
     assert responses(dispatcher) == ["utter_clarify"]
+
+
+def test_cancelling_with_nothing_under_way_is_let_go(knowledge, domain) -> None:
+    for text in ("算了", "取消吧", "我改主意了 不要了"):
+        dispatcher, events = run(ActionCancelOutsideForm(), make_tracker(text=text), domain)
+        assert responses(dispatcher) == ["utter_deny_ack"], text
+        assert events == []
+
+
+def test_cancelling_something_that_exists_is_answered_from_the_knowledge_base(
+    knowledge, domain
+) -> None:
+    """ "取消预约" outside a form is no request to drop: it asks how to cancel a booking."""
+    tracker = make_tracker(text="取消预约", intent="cancel")
+    dispatcher, events = run(ActionCancelOutsideForm(), tracker, domain)
+    assert responses(dispatcher) == ["utter_kb_answer"]
+    assert "预约" in dispatcher.messages[0]["title"]
+    assert any(e.get("name") == "kb_search_id" and e.get("value") for e in events)
+    dispatcher, _ = run(ActionCancelOutsideForm(), make_tracker(text="帮我取消订单"), domain)
+    assert dispatcher.messages[0]["title"] == "取消订单"

@@ -232,6 +232,8 @@ def test_store_failures_are_knowledge_unavailable(broken_service: KnowledgeServi
         ("退货要运费吗", True),
         ("保修多久", True),
         ("怎么开发票？", True),
+        ("外包装破了 里面没事 要不要拒收", True),  # an A-not-A question
+        ("这种情况该不该签收", True),
         ("好的", False),
         ("SO20261101001", False),
     ],

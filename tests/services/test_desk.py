@@ -239,6 +239,25 @@ def test_an_opening_message_that_already_answers_the_form_fills_that_answer(
     assert load_request_config().opening_answer(form, opening) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "names_something"),
+    [
+        ("取消预约", True),
+        ("帮我取消订单", True),
+        ("取消刚才的预约", True),
+        ("算了", False),
+        ("取消吧", False),
+        ("不办了 谢谢", False),
+        ("回头再说吧 先取消", False),
+        ("/cancel", False),
+    ],
+)
+def test_cancelling_something_that_exists_is_told_from_dropping_the_talk(
+    text: str, names_something: bool
+) -> None:
+    assert load_request_config().names_what_to_cancel(text) is names_something
+
+
 def test_every_opening_answer_names_a_slot_its_form_asks_for() -> None:
     forms = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))["forms"]
     for form, opening in load_request_config().openings.items():
