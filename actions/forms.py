@@ -56,6 +56,23 @@ def _escalated_since_last_message(tracker: Tracker) -> bool:
     return False
 
 
+def _product_on_order(
+    order_no: str, value: Any, dispatcher: CollectingDispatcher
+) -> dict[str, Any]:
+    """The order's product the customer means, or None with the order's products listed."""
+    try:
+        product = default_desk().match_product(order_no, str(value))
+        names = "、".join(default_desk().order_products(order_no))
+    except (ServiceUnavailable, UnknownOrder):
+        return {"product": value}
+    if product is None:
+        dispatcher.utter_message(
+            response="utter_unknown_product", order_products=names, order_no=order_no
+        )
+        return {"product": None}
+    return {"product": product}
+
+
 class IdentityFormValidation(FormValidationAction):
     """Shared validation for every form: order number + phone on that order, then the rest."""
 
@@ -68,6 +85,11 @@ class IdentityFormValidation(FormValidationAction):
     async def extract_order_id(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") == "product":
+            # "It was another order": an order number typed for the product switches orders
+            # (validate_order_id then asks for the phone on that order).
+            match = _ORDER_NO_IN_TEXT.search(_answer_text(tracker, "product") or "")
+            return {"order_id": match.group(0)} if match else {}
         text = _answer_text(tracker, "order_id")
         if text is None or tracker.get_slot("order_id"):
             return {}
@@ -127,13 +149,18 @@ class IdentityFormValidation(FormValidationAction):
             open_ticket = default_desk().has_open_ticket(verified.customer_id)
         except ServiceUnavailable:
             open_ticket = False
-        return {
+        result = {
             "phone": phone,
             "verified_customer": verified.order_no,
             "identity_failures": 0.0,
             "customer_tier": verified.customer_tier,
             "has_open_ticket": open_ticket,
         }
+        named = tracker.get_slot("product")
+        if named and "product" in self.domain_slots(domain):
+            # Named before the order was known ("电饭煲坏了"): check it against the order.
+            result.update(_product_on_order(verified.order_no, named, dispatcher))
+        return result
 
     def validate_product(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -141,21 +168,13 @@ class IdentityFormValidation(FormValidationAction):
         order_no = tracker.get_slot("verified_customer")
         if not order_no:
             return {"product": value}  # checked against the order once identity is known
-        try:
-            product = default_desk().match_product(order_no, str(value))
-            names = "、".join(default_desk().order_products(order_no))
-        except (ServiceUnavailable, UnknownOrder):
-            return {"product": value}
-        if product is None:
-            dispatcher.utter_message(response="utter_unknown_product", order_products=names)
-            return {"product": None}
-        return {"product": product}
+        return _product_on_order(order_no, value, dispatcher)
 
     async def extract_product(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = _answer_text(tracker, "product")
-        if text is None or tracker.get_slot("product"):
+        if text is None or tracker.get_slot("product") or _ORDER_NO_IN_TEXT.search(text):
             return {}
         return {"product": text}
 

@@ -22,8 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from actions.tickets import channel_of, verified_customer
 from bot.handoff.csat import CsatError, CsatService, parse_score
-from bot.handoff.policy import load_escalation_policy
-from bot.handoff.service import HandoffService
+from bot.handoff.policy import EscalationPolicy, load_escalation_policy
+from bot.handoff.service import default_handoff_service as handoff_service
 from bot.services.desk import ServiceUnavailable, default_desk, format_time
 from bot.settings import PROJECT_ROOT
 from bot.store.db import session_factory
@@ -33,11 +33,6 @@ CSAT_WORDS_FILE = PROJECT_ROOT / "config" / "csat_words.yml"
 # Which form takes the customer's request down when nobody can take the chat.
 COMPLAINT_FORM, MESSAGE_FORM = "complaint_form", "message_form"
 EMOTIONAL_TRIGGERS = frozenset({"sentiment_escalate", "negative_streak", "complaint"})
-
-
-@lru_cache(maxsize=1)
-def handoff_service() -> HandoffService:
-    return HandoffService(session_factory(), load_escalation_policy())
 
 
 @lru_cache(maxsize=1)
@@ -93,6 +88,15 @@ def _offline_form(trigger: str, tracker: Tracker) -> str:
     return COMPLAINT_FORM if trigger == "complaint" or intent in complaint_intents else MESSAGE_FORM
 
 
+def _offline_carry_on(trigger: str, tracker: Tracker, policy: EscalationPolicy) -> str | None:
+    """What the bot still does for a VIP's request when nobody can take the chat: answer the
+    question, or run the request's form (``offline_carry_on`` in the escalation policy)."""
+    if trigger != "vip_open_ticket":
+        return None
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    return policy.triggers.vip_open_ticket.offline_carry_on.get(intent)
+
+
 ACTION_ESCALATE = "action_escalate"
 
 
@@ -135,10 +139,13 @@ class ActionEscalate(Action):
             )
             return [*events, ConversationPaused()]
         callback_due = format_time(outcome.callback_due, desk.policy)
-        form = _offline_form(trigger, tracker)
-        if form == COMPLAINT_FORM:
+        in_form = bool(tracker.active_loop.get("name"))
+        carry_on = _offline_carry_on(trigger, tracker, policy)
+        followup = carry_on or _offline_form(trigger, tracker)
+        if followup == COMPLAINT_FORM:
             dispatcher.utter_message(response="utter_complaint_ack")
-        elif verified is not None:
+        elif verified is not None and not in_form and not (carry_on or "").endswith("_form"):
+            # Nothing will take the request down as a ticket: open one for the call-back.
             try:
                 ticket = desk.open_request(
                     "human", verified, {}, tracker.sender_id, channel_of(tracker)
@@ -152,12 +159,16 @@ class ActionEscalate(Action):
                 ticket_id=ticket.ticket_no,
                 callback_due=callback_due,
             )
-            return [*events, SlotSet("ticket_id", ticket.ticket_no)]
+            events.append(SlotSet("ticket_id", ticket.ticket_no))
+            if carry_on is None:
+                return events
         else:
             dispatcher.utter_message(response="utter_handoff_offline", callback_due=callback_due)
-        if tracker.active_loop.get("name"):
-            return events  # the form under way already takes the request down
-        return [*events, SlotSet("handoff_followup", form)]
+        if in_form:
+            # The form under way takes the request down; its ticket is the call-back's ticket
+            # (linked when it opens), so no second ticket is made for the same request.
+            return events
+        return [*events, SlotSet("handoff_followup", followup)]
 
 
 class ValidateCsatForm(FormValidationAction):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -9,7 +10,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+from sqlalchemy.exc import SQLAlchemyError
 
+from bot.handoff.service import default_handoff_service
 from bot.services.customers import VerifiedOrder
 from bot.services.desk import ServiceDesk, ServiceUnavailable, default_desk
 from bot.services.orders import UnknownOrder
@@ -26,6 +29,8 @@ REQUEST_SLOTS = (
 )
 """Slots that belong to one request; cleared once it is submitted or cancelled."""
 
+log = logging.getLogger(__name__)
+
 
 def channel_of(tracker: Tracker) -> str:
     return (tracker.get_latest_input_channel() or "rest").lower()
@@ -38,6 +43,18 @@ def clear_request_slots() -> list[EventType]:
 def verified_customer(desk: ServiceDesk, tracker: Tracker) -> VerifiedOrder | None:
     """Re-check the order/phone pair the form verified (the store is the truth, not slots)."""
     return desk.verify_identity(tracker.get_slot("order_id") or "", tracker.get_slot("phone") or "")
+
+
+def link_pending_callback(sender_id: str, ticket_no: str) -> None:
+    """A chat escalated while its form was under way, with nobody online, waits for a call-back
+    about this form's ticket: link the two (best effort; the ticket stands either way)."""
+    try:
+        service = default_handoff_service()
+        handoff = service.latest_for_sender(sender_id)
+        if handoff is not None and handoff.status == "callback" and not handoff.ticket_no:
+            service.attach_ticket(handoff.id, ticket_no)
+    except SQLAlchemyError as exc:
+        log.error("could not link ticket %s to its call-back: %s", ticket_no, type(exc).__name__)
 
 
 def identity_lost(dispatcher: CollectingDispatcher) -> list[EventType]:
@@ -78,6 +95,7 @@ class OpenTicketAction(Action, ABC):
             dispatcher.utter_message(response="utter_ticket_failed")
             return []
         dispatcher.utter_message(response="utter_ticket_opened", **desk.ticket_reply(ticket))
+        link_pending_callback(tracker.sender_id, ticket.ticket_no)
         if answers.get("appointment"):
             dispatcher.utter_message(
                 response="utter_appointment_booked",

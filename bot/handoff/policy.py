@@ -96,6 +96,15 @@ class RequestHumanTrigger(IntentTrigger):
 class VipOpenTicketTrigger(SwitchableTrigger):
     tiers: list[str] = Field(min_items=1)
     help_intents: list[str] = Field(min_items=1)
+    offline_carry_on: dict[str, str] = {}
+    """With nobody online, what the bot still does for the request (intent → action or form)."""
+
+    @validator("offline_carry_on")
+    def _carry_on_help_intents(cls, carry_on: dict[str, str], values: dict) -> dict[str, str]:
+        unknown = sorted(set(carry_on) - set(values.get("help_intents") or ()))
+        if unknown:
+            raise ValueError(f"not among help_intents: {', '.join(unknown)}")
+        return carry_on
 
     @validator("tiers")
     def _known_tiers(cls, tiers: list[str]) -> list[str]:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -29,7 +30,7 @@ from bot.handoff.accounts import SUPERVISOR_ROLES, NotAllowed, acting_agent, onl
 from bot.handoff.policy import EscalationPolicy, load_escalation_policy
 from bot.policy import ServicePolicy, load_policy
 from bot.services.tickets import UnknownTicket, normalise_ticket_no
-from bot.store.db import session_scope
+from bot.store.db import session_factory, session_scope
 from bot.store.models import (
     NEED_CLASSES,
     OPEN_HANDOFF_STATUSES,
@@ -595,3 +596,9 @@ class HandoffService:
             priority=self._policy.priority_score(tier, handoff.severity, waited),
             waiting_seconds=int(waited.total_seconds()),
         )
+
+
+@lru_cache(maxsize=1)
+def default_handoff_service() -> HandoffService:
+    """The handoff service over the configured database and escalation policy."""
+    return HandoffService(session_factory(), load_escalation_policy())

@@ -9,6 +9,7 @@ import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.handoff.service import HandoffService
 from bot.kb.search import KnowledgeBaseCache
 from bot.kb.service import KnowledgeService
 from bot.services.desk import ServiceDesk
@@ -29,6 +30,8 @@ def desk(demo_factory, monkeypatch: pytest.MonkeyPatch) -> ServiceDesk:
     desk = ServiceDesk(demo_factory)
     for module in ("actions.forms", "actions.tickets", "actions.handoff"):
         monkeypatch.setattr(f"{module}.default_desk", lambda: desk)
+    handoffs = HandoffService(demo_factory)  # opened tickets look for a call-back to join
+    monkeypatch.setattr("actions.tickets.default_handoff_service", lambda: handoffs)
     return desk
 
 

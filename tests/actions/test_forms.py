@@ -142,6 +142,39 @@ def test_product_must_be_on_the_verified_order(desk, domain) -> None:
     assert "滚筒洗衣机" in dispatcher.messages[0]["order_products"]
 
 
+def test_a_product_named_before_identity_is_checked_once_the_order_is_known(desk, domain) -> None:
+    """ "电饭煲坏了" on the washing-machine order: caught at the phone, not booked."""
+    tracker = make_tracker({"order_id": ORDER, "product": "电饭煲"}, text=PHONE)
+    dispatcher = CollectingDispatcher()
+    result = validation("repair_form").validate_phone(PHONE, dispatcher, tracker, domain)
+    assert result["verified_customer"] == ORDER and result["product"] is None
+    assert responses(dispatcher) == ["utter_unknown_product"]
+    # a form that asks for no product does not care
+    dispatcher = CollectingDispatcher()
+    result = validation("return_form").validate_phone(PHONE, dispatcher, tracker, domain)
+    assert "product" not in result and dispatcher.messages == []
+
+
+def test_an_order_number_typed_for_the_product_switches_orders(desk, domain) -> None:
+    """The product is on another order: the customer sends that order's number."""
+    form = validation("repair_form")
+    tracker = make_tracker(
+        {
+            "requested_slot": "product",
+            "order_id": "SO20261101001",
+            "verified_customer": "SO20261101001",
+        },
+        text="是另一个订单买的 SO20261120009",
+    )
+    dispatcher = CollectingDispatcher()
+    assert asyncio.run(form.extract_order_id(dispatcher, tracker, domain)) == {
+        "order_id": "SO20261120009"
+    }
+    assert asyncio.run(form.extract_product(dispatcher, tracker, domain)) == {}
+    result = form.validate_order_id("SO20261120009", dispatcher, tracker, domain)
+    assert result == {"order_id": "SO20261120009", "phone": None, "verified_customer": None}
+
+
 def test_too_short_fault_description_asks_for_more(desk, domain) -> None:
     dispatcher = CollectingDispatcher()
     form = validation("repair_form")

@@ -16,6 +16,7 @@ from actions.handoff import (
     need_class_for,
     parse_csat_score,
 )
+from actions.tickets import OPEN_TICKET_ACTIONS
 from bot.handoff.accounts import AgentAccounts
 from bot.handoff.service import HandoffService
 from bot.store.db import session_scope
@@ -48,6 +49,7 @@ def clock() -> dict:
 def handoffs(demo_factory, desk, clock, monkeypatch: pytest.MonkeyPatch) -> HandoffService:
     service = HandoffService(demo_factory, clock=lambda: clock["now"])
     monkeypatch.setattr("actions.handoff.handoff_service", lambda: service)
+    monkeypatch.setattr("actions.tickets.default_handoff_service", lambda: service)
     monkeypatch.setattr("actions.handoff.session_factory", lambda: demo_factory)
     return service
 
@@ -108,6 +110,60 @@ def test_nobody_online_a_verified_customer_gets_a_ticket_and_call_back_time(
     assert not any(e["event"] == "pause" for e in events)
     (handoff,) = open_handoffs(demo_factory)
     assert handoff.status == "callback" and handoff.ticket_no == ticket_no
+
+
+def test_nobody_online_in_the_middle_of_a_form_the_forms_ticket_is_the_call_backs(
+    handoffs, desk, demo_factory, domain
+) -> None:
+    """A VIP with an open ticket asking for help while booking: no second ticket is made;
+    the booking's ticket, once the form opens it, is the one the call-back is about."""
+    in_form = make_tracker({**VERIFIED, "active_loop": "repair_form"}, intent="request_human")
+    dispatcher, events = run(ActionEscalate(), in_form, domain)
+    assert responses(dispatcher) == ["utter_handoff_offline"]
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert "ticket_id" not in slots and "handoff_followup" not in slots
+    (handoff,) = open_handoffs(demo_factory)
+    assert handoff.status == "callback" and handoff.ticket_no is None
+
+    repair = next(cls() for cls in OPEN_TICKET_ACTIONS if cls().kind == "repair")
+    answers = {**VERIFIED, "product": "滚筒洗衣机", "fault_description": "底部漏水 报E3"}
+    dispatcher, events = run(repair, make_tracker(answers), domain)
+    ticket_no = dispatcher.messages[0]["ticket_id"]
+    (handoff,) = open_handoffs(demo_factory)
+    assert handoff.ticket_no == ticket_no
+
+
+VIP_WITH_OPEN_TICKET = {
+    "order_id": "SO20261105003",
+    "phone": "13700137000",
+    "verified_customer": "SO20261105003",
+    "escalation_trigger": "vip_open_ticket",
+}
+
+
+def test_nobody_online_a_vip_question_gets_a_call_back_ticket_and_still_its_answer(
+    handoffs, desk, demo_factory, domain
+) -> None:
+    tracker = make_tracker(VIP_WITH_OPEN_TICKET, text="退货要运费吗", intent="ask_question")
+    dispatcher, events = run(ActionEscalate(), tracker, domain)
+    assert responses(dispatcher) == ["utter_handoff_callback"]
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["handoff_followup"] == "action_answer_question"
+    (handoff,) = open_handoffs(demo_factory)
+    assert handoff.ticket_no == slots["ticket_id"]
+
+
+def test_nobody_online_a_vip_repair_request_runs_its_form_and_no_second_ticket(
+    handoffs, desk, demo_factory, domain
+) -> None:
+    vip = desk.verify_identity("SO20261105003", "13700137000").customer_id
+    before = len(desk.tickets.tickets_for_customer(vip))
+    tracker = make_tracker(VIP_WITH_OPEN_TICKET, text="热水器不出热水了", intent="report_fault")
+    dispatcher, events = run(ActionEscalate(), tracker, domain)
+    assert responses(dispatcher) == ["utter_handoff_offline"]
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["handoff_followup"] == "repair_form" and "ticket_id" not in slots
+    assert len(desk.tickets.tickets_for_customer(vip)) == before  # the form's ticket will do
 
 
 def test_out_of_hours_an_anonymous_customer_is_asked_to_leave_a_message(

@@ -124,6 +124,21 @@ def test_a_repair_request_that_names_no_fault_is_asked_for_it(assistant) -> None
     assert assistant.latest_ticket_details()["故障描述"] == "脱水时整台机器晃得厉害"
 
 
+def test_a_product_from_another_order_is_reached_by_sending_that_order(assistant) -> None:
+    sender = "e2e-other-order"
+    assistant.texts(sender, "电饭煲不加热了 要报修")
+    assistant.texts(sender, ORDER)  # 张伟's washing-machine order
+    wrong = assistant.texts(sender, PHONE)
+    assert "不在订单" in wrong and "另一个订单" in wrong
+    assert "手机号" in assistant.texts(sender, "SO20261120009")  # 电饭煲 + 吹风机
+    assistant.texts(sender, PHONE)
+    asked = assistant.texts(sender, "电饭煲")
+    assert "地址" in asked, asked  # the opening message already described the fault
+    assistant.texts(sender, "北京市朝阳区建国路88号3单元502")
+    assert "已为您建立工单" in assistant.texts(sender, "明天上午")
+    assert "电饭煲" in assistant.latest_ticket_details()["商品"]
+
+
 def test_a_price_request_that_explains_itself_is_not_asked_again(assistant) -> None:
     sender = "e2e-price"
     assistant.texts(sender, "买了三天降价了200 能补差价吗")

@@ -16,6 +16,7 @@ from bot.handoff.policy import (
     load_escalation_policy,
     read_escalation_policy,
 )
+from bot.settings import PROJECT_ROOT
 
 SHANGHAI = timezone(timedelta(hours=8))
 
@@ -162,6 +163,14 @@ def test_switched_off_trigger_never_fires(tmp_path: Path) -> None:
     assert policy.decide([fallback(), fallback(), fallback()], None, False) is not None
 
 
+def test_offline_carry_on_names_actions_and_forms_of_the_domain() -> None:
+    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+    actions = {a if isinstance(a, str) else next(iter(a)) for a in domain["actions"]}
+    carry_on = load_escalation_policy(DEFAULT_ESCALATION_POLICY_FILE).triggers.vip_open_ticket
+    assert carry_on.offline_carry_on
+    assert set(carry_on.offline_carry_on.values()) <= actions | set(domain["forms"])
+
+
 def test_vip_goes_first_and_waiting_raises_priority(policy: EscalationPolicy) -> None:
     vip = policy.priority_score("vip", 1, timedelta(0))
     normal = policy.priority_score("normal", 1, timedelta(0))
@@ -217,6 +226,10 @@ def test_closed_days_are_skipped_and_never_open_gives_none(tmp_path: Path) -> No
         (lambda raw: raw["priority"]["tier_weights"].pop("gold"), "gold"),
         (lambda raw: raw["triggers"]["vip_open_ticket"].update(tiers=["platinum"]), "platinum"),
         (lambda raw: raw["triggers"]["negative_streak"].update(turns=0), "turns"),
+        (
+            lambda raw: raw["triggers"]["vip_open_ticket"]["offline_carry_on"].update(greet="x"),
+            "not among help_intents: greet",
+        ),
         (lambda raw: raw["business_hours"].update(timezone="Mars/Base"), "Mars/Base"),
         (
             lambda raw: raw["business_hours"]["days"].update(
