@@ -72,20 +72,24 @@ def need_class_for(trigger: str, reasons: list[str]) -> str:
     return "normal"
 
 
+def _latest_intent(tracker: Tracker) -> str | None:
+    """The NLU's intent for the latest message, as parsed (nlu_fallback included)."""
+    return (tracker.latest_message.get("intent") or {}).get("name")
+
+
 def _trigger_of(tracker: Tracker) -> str:
     trigger = tracker.get_slot("escalation_trigger")
     if trigger:
         return str(trigger)
-    intent = (tracker.latest_message.get("intent") or {}).get("name")
-    return "complaint" if intent == "complain" else "request_human"
+    return "complaint" if _latest_intent(tracker) == "complain" else "request_human"
 
 
-def _offline_form(trigger: str, tracker: Tracker) -> str:
+def _offline_form(trigger: str, tracker: Tracker, policy: EscalationPolicy) -> str:
     """The complaint form for a complaint, even when an angrier trigger won the tie
     ("我要投诉 你们送货员把我家门撞坏了" escalates on its sentiment); else a message."""
-    intent = (tracker.latest_message.get("intent") or {}).get("name")
-    complaint_intents = load_escalation_policy().triggers.complaint.intents
-    return COMPLAINT_FORM if trigger == "complaint" or intent in complaint_intents else MESSAGE_FORM
+    if trigger == "complaint" or _latest_intent(tracker) in policy.triggers.complaint.intents:
+        return COMPLAINT_FORM
+    return MESSAGE_FORM
 
 
 def _offline_carry_on(trigger: str, tracker: Tracker, policy: EscalationPolicy) -> str | None:
@@ -93,8 +97,7 @@ def _offline_carry_on(trigger: str, tracker: Tracker, policy: EscalationPolicy) 
     question, or run the request's form (``offline_carry_on`` in the escalation policy)."""
     if trigger != "vip_open_ticket":
         return None
-    intent = (tracker.latest_message.get("intent") or {}).get("name")
-    return policy.triggers.vip_open_ticket.offline_carry_on.get(intent)
+    return policy.triggers.vip_open_ticket.offline_carry_on.get(_latest_intent(tracker))
 
 
 ACTION_ESCALATE = "action_escalate"
@@ -141,7 +144,7 @@ class ActionEscalate(Action):
         callback_due = format_time(outcome.callback_due, desk.policy)
         in_form = bool(tracker.active_loop.get("name"))
         carry_on = _offline_carry_on(trigger, tracker, policy)
-        followup = carry_on or _offline_form(trigger, tracker)
+        followup = carry_on or _offline_form(trigger, tracker, policy)
         if followup == COMPLAINT_FORM:
             dispatcher.utter_message(response="utter_complaint_ack")
         elif verified is not None and not in_form and not (carry_on or "").endswith("_form"):

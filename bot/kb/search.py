@@ -991,7 +991,8 @@ class KnowledgeBaseCache:
             kb = self._load()
         except Exception:
             log.exception("knowledge base rebuild failed; still answering from the old index")
-            self._failed_stamp = stamp  # retried only once the files change again
+            with self._lock:
+                self._failed_stamp = stamp  # retried only once the files change again
             return
         with self._lock:
             self._kb, self._stamp = kb, stamp
