@@ -128,6 +128,13 @@ def test_the_lexicon_counts_double_negations() -> None:
         ("tmd 又让我等", "profanity"),
         ("你他吗能不能快点", "profanity"),
         ("让你们能管事的出来", "request_person"),
+        # Added after a second independent set: legal threats, calm electrical and food-safety
+        # risks, and asking to be rid of the bot.
+        ("这件事我会追究你们的法律责任", "threat"),
+        ("插头都烧黑了", "safety"),
+        ("洗衣机的水漏到插座上了", "safety"),
+        ("孩子吃了你们的蛋糕拉肚子", "safety"),
+        ("别让机器人跟我说 叫人工", "request_person"),
     ],
 )
 def test_escalation_reasons(analyzer: SentimentAnalyzer, text: str, reason: str) -> None:
@@ -149,6 +156,22 @@ def test_words_inside_other_words_are_not_cues(analyzer: SentimentAnalyzer) -> N
     carried = analyzer.analyse("我带电脑去维修点修可以吗")  # "带电" only inside "带电脑"
     assert "safety" not in carried.reasons and not carried.escalate
     assert "safety" in analyzer.analyse("机器外壳带电").reasons
+    fryer = analyzer.analyse("空气炸锅第一次用有点塑料味正常吗")  # "气炸" only inside "空气炸锅"
+    assert fryer.label != "negative" or "anger" not in fryer.reasons, fryer
+    assert not fryer.escalate
+
+
+def test_anger_without_swear_words_escalates(analyzer: SentimentAnalyzer) -> None:
+    for text in ("你们简直不可理喻", "少跟我说这些套话", "这破手机谁爱要谁要"):
+        result = analyzer.analyse(text)
+        assert result.label == "negative" and result.escalate, (text, result)
+
+
+def test_a_calm_customer_who_says_there_is_no_hurry_is_not_negative(
+    analyzer: SentimentAnalyzer,
+) -> None:
+    for text in ("不着急，你们慢慢查", "要是不满意可以退吗"):
+        assert analyzer.analyse(text).label != "negative", text
 
 
 def test_a_calm_question_about_a_delay_is_negative_but_brings_in_no_one(

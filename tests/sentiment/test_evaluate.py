@@ -17,12 +17,13 @@ from bot.sentiment.evaluate import evaluate, public_review_accuracy
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FRESH_FILE = HOLDOUT_FILE.with_name("sentiment_fresh.yml")
+SECOND_FRESH_FILE = HOLDOUT_FILE.with_name("sentiment_fresh2.yml")
 
 
 @pytest.mark.parametrize(
     ("file", "minimum", "reviews"),
-    [(HOLDOUT_FILE, 250, True), (FRESH_FILE, 300, False)],
-    ids=["holdout", "independently-written"],
+    [(HOLDOUT_FILE, 250, True), (FRESH_FILE, 300, False), (SECOND_FRESH_FILE, 300, False)],
+    ids=["holdout", "independently-written", "second-independent"],
 )
 def test_held_out_sets_meet_the_targets(
     analyzer: SentimentAnalyzer, file: Path, minimum: int, reviews: bool
@@ -44,7 +45,9 @@ def test_public_review_sentences_lean_the_right_way(analyzer: SentimentAnalyzer)
 
 def test_training_and_holdout_files_are_separate() -> None:
     training = {m.text for m in load_labelled(TRAIN_FILE)}
-    held_out = load_labelled(HOLDOUT_FILE) + load_labelled(FRESH_FILE)
+    held_out = [
+        m for file in (HOLDOUT_FILE, FRESH_FILE, SECOND_FRESH_FILE) for m in load_labelled(file)
+    ]
     assert len(training) >= 600
     assert not training & {m.text for m in held_out}
 
