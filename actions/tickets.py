@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from datetime import timedelta
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -45,14 +46,15 @@ def verified_customer(desk: ServiceDesk, tracker: Tracker) -> VerifiedOrder | No
     return desk.verify_identity(tracker.get_slot("order_id") or "", tracker.get_slot("phone") or "")
 
 
-def link_pending_callback(sender_id: str, ticket_no: str) -> None:
+def link_pending_callback(sender_id: str, ticket_no: str, domain: DomainDict) -> None:
     """A chat escalated while its form was under way, with nobody online, waits for a call-back
-    about this form's ticket: link the two (best effort; the ticket stands either way)."""
+    about this form's ticket: link the two (best effort; the ticket stands either way).  Only a
+    call-back promised within the conversation session (domain.yml ``session_config``) counts."""
+    minutes = (domain.get("session_config") or {}).get("session_expiration_time") or 60
     try:
-        service = default_handoff_service()
-        handoff = service.latest_for_sender(sender_id)
-        if handoff is not None and handoff.status == "callback" and not handoff.ticket_no:
-            service.attach_ticket(handoff.id, ticket_no)
+        default_handoff_service().attach_ticket_to_recent_callback(
+            sender_id, ticket_no, timedelta(minutes=float(minutes))
+        )
     except SQLAlchemyError as exc:
         log.error("could not link ticket %s to its call-back: %s", ticket_no, type(exc).__name__)
 
@@ -95,7 +97,7 @@ class OpenTicketAction(Action, ABC):
             dispatcher.utter_message(response="utter_ticket_failed")
             return []
         dispatcher.utter_message(response="utter_ticket_opened", **desk.ticket_reply(ticket))
-        link_pending_callback(tracker.sender_id, ticket.ticket_no)
+        link_pending_callback(tracker.sender_id, ticket.ticket_no, domain)
         if answers.get("appointment"):
             dispatcher.utter_message(
                 response="utter_appointment_booked",

@@ -338,6 +338,23 @@ class HandoffService:
             ).scalar_one_or_none()
             return None if row is None else self._view(row, now)
 
+    def attach_ticket_to_recent_callback(
+        self, sender_id: str, ticket_no: str, within: timedelta
+    ) -> bool:
+        """Link a ticket to the conversation's owed call-back if it has none yet and was
+        promised within ``within`` (the same conversation session): a call-back left from an
+        earlier conversation is about something else."""
+        handoff = self.latest_for_sender(sender_id)
+        if (
+            handoff is None
+            or handoff.status != "callback"
+            or handoff.ticket_no
+            or handoff.queued_at < self._clock() - within
+        ):
+            return False
+        self.attach_ticket(handoff.id, ticket_no)
+        return True
+
     def latest_for_sender(self, sender_id: str) -> HandoffView | None:
         """The conversation's most recent handoff in any status (e.g. for the CSAT survey)."""
         now = self._clock()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
@@ -131,6 +131,21 @@ def test_nobody_online_in_the_middle_of_a_form_the_forms_ticket_is_the_call_back
     ticket_no = dispatcher.messages[0]["ticket_id"]
     (handoff,) = open_handoffs(demo_factory)
     assert handoff.ticket_no == ticket_no
+
+
+def test_a_call_back_from_an_earlier_conversation_session_is_not_linked(
+    handoffs, desk, demo_factory, clock, domain
+) -> None:
+    in_form = make_tracker({**VERIFIED, "active_loop": "repair_form"}, intent="request_human")
+    run(ActionEscalate(), in_form, domain)
+    minutes = domain["session_config"]["session_expiration_time"]
+    clock["now"] = OPEN + timedelta(minutes=minutes + 1)
+    repair = next(cls() for cls in OPEN_TICKET_ACTIONS if cls().kind == "repair")
+    answers = {**VERIFIED, "product": "滚筒洗衣机", "fault_description": "底部漏水 报E3"}
+    dispatcher, _ = run(repair, make_tracker(answers), domain)
+    assert responses(dispatcher)[0] == "utter_ticket_opened"
+    (handoff,) = open_handoffs(demo_factory)
+    assert handoff.status == "callback" and handoff.ticket_no is None
 
 
 VIP_WITH_OPEN_TICKET = {
