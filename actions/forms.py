@@ -30,8 +30,22 @@ DIGRESSION_INTENTS = {
     "goodbye",
     "thanks",
 }
+NOT_A_DESCRIPTION = ("date", "time_slot", "phone", "order_id", "ticket_id")
+"""Entities that say when or which, never what happened: a reply made only of them is not a
+fault description, an address or a complaint."""
 _ORDER_NO_IN_TEXT = re.compile(r"SO\d{6,}", re.IGNORECASE)
 _PHONE_IN_TEXT = re.compile(r"(?:\+?86)?1\d{10}")
+
+
+def _words_beyond(text: str, entities: list[dict[str, Any]]) -> str:
+    """What is left of ``text`` once the given entities' spans are cut out, without spaces and
+    punctuation."""
+    kept = list(text)
+    for entity in entities:
+        start, end = entity.get("start"), entity.get("end")
+        if isinstance(start, int) and isinstance(end, int):
+            kept[start:end] = [""] * (end - start)
+    return re.sub(r"[\W_]+", "", "".join(kept))
 
 
 def _answer_text(tracker: Tracker, slot: str) -> str | None:
@@ -232,25 +246,38 @@ class IdentityFormValidation(FormValidationAction):
             return {"time_slot": None}
         return {"time_slot": time_slot_label(slot)}
 
-    def _validate_description(self, slot: str, value: Any, dispatcher: CollectingDispatcher):
+    @staticmethod
+    def _validate_description(
+        slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> dict[str, Any]:
         text = str(value or "").strip()
         if len(text) < MIN_DESCRIPTION_CHARS:
             dispatcher.utter_message(response="utter_text_too_short")
             return {slot: None}
+        latest = tracker.latest_message or {}
+        if text == str(latest.get("text") or "").strip():
+            entities = latest.get("entities") or []
+            found = [e for e in entities if e.get("entity") in NOT_A_DESCRIPTION]
+            if found and len(_words_beyond(text, found)) < MIN_DESCRIPTION_CHARS:
+                timed = any(e.get("entity") in ("date", "time_slot") for e in found)
+                dispatcher.utter_message(
+                    response="utter_time_is_not_a_description" if timed else "utter_text_too_short"
+                )
+                return {slot: None}
         return {slot: text}
 
     def validate_fault_description(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
-        return self._validate_description("fault_description", value, dispatcher)
+        return self._validate_description("fault_description", value, dispatcher, tracker)
 
     def validate_address(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
-        return self._validate_description("address", value, dispatcher)
+        return self._validate_description("address", value, dispatcher, tracker)
 
     def validate_request_reason(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
         text = str(value or "").strip()
         return {"request_reason": text} if text else {"request_reason": None}
 
     def validate_complaint_detail(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
-        return self._validate_description("complaint_detail", value, dispatcher)
+        return self._validate_description("complaint_detail", value, dispatcher, tracker)
 
     def validate_complaint_expectation(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
         text = str(value or "").strip()

@@ -50,6 +50,7 @@ def make_tracker(
     ranking: list[dict] | None = None,
     sender_id: str = "test-user",
     channel: str = "rest",
+    entities: list[dict] | None = None,
 ) -> Tracker:
     """A tracker as the action server receives it."""
     all_slots = dict.fromkeys(SLOT_NAMES)
@@ -58,7 +59,7 @@ def make_tracker(
         "text": text,
         "intent": {"name": intent, "confidence": 0.9},
         "intent_ranking": ranking or [{"name": intent, "confidence": 0.9}],
-        "entities": [],
+        "entities": entities or [],
     }
     events = [{"event": "user", "text": text, "parse_data": latest, "input_channel": channel}]
     return Tracker(

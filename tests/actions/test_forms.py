@@ -184,6 +184,34 @@ def test_too_short_fault_description_asks_for_more(desk, domain) -> None:
     assert responses(dispatcher) == ["utter_text_too_short"]
 
 
+def test_a_date_given_for_the_fault_description_is_not_taken_as_one(desk, domain) -> None:
+    form = validation("repair_form")
+    text = "明天上午 13812345678"
+    only_when = make_tracker(
+        {"requested_slot": "fault_description"},
+        text=text,
+        entities=[
+            {"entity": "date", "value": "明天", "start": 0, "end": 2},
+            {"entity": "time_slot", "value": "上午", "start": 2, "end": 4},
+            {"entity": "phone", "value": "13812345678", "start": 5, "end": 16},
+        ],
+    )
+    dispatcher = CollectingDispatcher()
+    result = form.validate_fault_description(text, dispatcher, only_when, domain)
+    assert result == {"fault_description": None}
+    assert responses(dispatcher) == ["utter_time_is_not_a_description"]
+
+    described = "明天上午来吧 洗衣机不脱水"
+    with_fault = make_tracker(
+        {"requested_slot": "fault_description"},
+        text=described,
+        entities=[{"entity": "date", "value": "明天", "start": 0, "end": 2}],
+    )
+    dispatcher = CollectingDispatcher()
+    result = form.validate_fault_description(described, dispatcher, with_fault, domain)
+    assert result == {"fault_description": described} and not dispatcher.messages
+
+
 def test_a_repair_request_that_describes_the_fault_is_not_asked_for_it(desk, domain) -> None:
     form = validation("repair_form")
     opening = make_tracker(text="我家洗衣机漏水了 派人来修一下", intent="report_fault")
