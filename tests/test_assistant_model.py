@@ -96,10 +96,16 @@ def test_rasa_test_nlu_still_works(trained_model: Path, tmp_path: Path) -> None:
     assert '"accuracy"' in report
 
 
-def test_intents_on_held_out_messages(trained_model: Path) -> None:
-    report = evaluate(trained_model)
+@pytest.mark.parametrize(
+    "holdout",
+    [HOLDOUT_FILE, HOLDOUT_FILE.with_name("nlu_fresh2.yml")],
+    ids=["holdout", "independently-written"],
+)
+def test_intents_on_held_out_messages(trained_model: Path, holdout: Path) -> None:
+    report = evaluate(trained_model, holdout)
     print(
-        f"\nheld-out intent accuracy {report.accuracy:.3f}, macro-F1 {report.macro_f1:.3f}, "
+        f"\n{holdout.name}: intent accuracy {report.accuracy:.3f}, "
+        f"macro-F1 {report.macro_f1:.3f}, "
         f"ignoring fallback {report.accuracy_without_fallback:.3f}, "
         f"fallback rate {report.fallback_rate:.3f}"
     )
