@@ -8,9 +8,14 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from bot.kb.articles import Article
+from bot.kb.search import Hit
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service
+from bot.settings import project_domain
 
-HELP_OFFERS = frozenset({"utter_kb_no_more_answers", "utter_kb_not_found", "utter_offer_help"})
+HELP_OFFERS = frozenset(
+    {"utter_kb_no_more_answers", "utter_kb_not_found", "utter_kb_suggestions", "utter_offer_help"}
+)
 """Responses that offer a ticket or a person: a "no" after one declines the offer."""
 
 
@@ -30,6 +35,18 @@ def _last_bot_response(tracker: Tracker) -> str | None:
 def _show(dispatcher: CollectingDispatcher, answer: str, title: str) -> None:
     """The answer, its title and the 有帮助 / 没帮助 buttons (all in the response template)."""
     dispatcher.utter_message(response="utter_kb_answer", answer=answer, title=title)
+
+
+def _article_button(article: Article | Hit) -> dict[str, str]:
+    """A button that opens one article (the ``kb_article`` slot takes its id)."""
+    return {"title": article.title, "payload": f'/ask_question{{"kb_article": "{article.id}"}}'}
+
+
+def _help_buttons() -> list[dict[str, str]]:
+    """The ticket and person buttons of ``utter_kb_not_found``, reused under the suggestions
+    so both replies offer the same way out."""
+    (variant, *_) = project_domain()["responses"]["utter_kb_not_found"]
+    return list(variant.get("buttons") or [])
 
 
 class ActionAnswerQuestion(Action):
@@ -53,7 +70,13 @@ class ActionAnswerQuestion(Action):
             dispatcher.utter_message(response="utter_service_unavailable")
             return [SlotSet("kb_article", None)]
         if not result.hits:
-            dispatcher.utter_message(response="utter_kb_not_found")
+            if result.suggestions:
+                dispatcher.utter_message(
+                    response="utter_kb_suggestions",
+                    buttons=[*map(_article_button, result.suggestions), *_help_buttons()],
+                )
+            else:
+                dispatcher.utter_message(response="utter_kb_not_found")
             return [
                 SlotSet("kb_article", None),
                 SlotSet("kb_search_id", None),
@@ -129,9 +152,6 @@ class ActionShowScenarios(Action):
         except KnowledgeUnavailable:
             return []
         for scenario, articles in menu.items():
-            buttons = [
-                {"title": a.title, "payload": f'/ask_question{{"kb_article": "{a.id}"}}'}
-                for a in articles
-            ]
+            buttons = [_article_button(a) for a in articles]
             dispatcher.utter_message(response=f"utter_scenario_{scenario}", buttons=buttons)
         return []

@@ -17,6 +17,7 @@ from bot.handoff.service import default_handoff_service
 from bot.services.customers import VerifiedOrder
 from bot.services.desk import ServiceDesk, ServiceUnavailable, default_desk
 from bot.services.orders import UnknownOrder
+from bot.settings import project_domain
 
 REQUEST_SLOTS = (
     "product",
@@ -46,11 +47,11 @@ def verified_customer(desk: ServiceDesk, tracker: Tracker) -> VerifiedOrder | No
     return desk.verify_identity(tracker.get_slot("order_id") or "", tracker.get_slot("phone") or "")
 
 
-def link_pending_callback(sender_id: str, ticket_no: str, domain: DomainDict) -> None:
+def link_pending_callback(sender_id: str, ticket_no: str) -> None:
     """A chat escalated while its form was under way, with nobody online, waits for a call-back
     about this form's ticket: link the two (best effort; the ticket stands either way).  Only a
     call-back promised within the conversation session (domain.yml ``session_config``) counts."""
-    minutes = (domain.get("session_config") or {}).get("session_expiration_time") or 60
+    minutes = project_domain()["session_config"]["session_expiration_time"]
     try:
         default_handoff_service().attach_ticket_to_recent_callback(
             sender_id, ticket_no, timedelta(minutes=float(minutes))
@@ -97,7 +98,7 @@ class OpenTicketAction(Action, ABC):
             dispatcher.utter_message(response="utter_ticket_failed")
             return []
         dispatcher.utter_message(response="utter_ticket_opened", **desk.ticket_reply(ticket))
-        link_pending_callback(tracker.sender_id, ticket.ticket_no, domain)
+        link_pending_callback(tracker.sender_id, ticket.ticket_no)
         if answers.get("appointment"):
             dispatcher.utter_message(
                 response="utter_appointment_booked",

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -12,6 +16,7 @@ POLICY_FILE_ENV = "ASSISTANT_POLICY_FILE"
 
 DEFAULT_SQLITE_FILE = PROJECT_ROOT / "var" / "assistant.db"
 DEFAULT_POLICY_FILE = PROJECT_ROOT / "config" / "service_policy.yml"
+DOMAIN_FILE = PROJECT_ROOT / "domain.yml"
 
 
 def database_url() -> str:
@@ -30,3 +35,10 @@ def policy_file() -> Path:
         return DEFAULT_POLICY_FILE
     path = Path(configured).expanduser()
     return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+@lru_cache(maxsize=1)
+def project_domain() -> dict[str, Any]:
+    """domain.yml as plain data, for the few actions that need it: Rasa sends the domain only
+    to actions marked ``send_domain``."""
+    return yaml.safe_load(DOMAIN_FILE.read_text(encoding="utf-8"))

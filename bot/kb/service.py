@@ -29,6 +29,12 @@ STATEMENT_THRESHOLD = 0.6
 """An unplaced message not phrased as a question ("冰箱晚上嗡嗡响吵得睡不着") is answered from
 the knowledge base only when its best article scores this much (real symptoms score above
 0.9, fragments such as "那个东西" below 0.1)."""
+SUGGESTION_FLOOR = 0.02
+SUGGESTIONS = 2
+"""When nothing passes the threshold, up to this many articles scoring at least the floor are
+offered as "您是不是想问" choices, not as an answer: on the evaluation sets every answerable
+question that fell below the threshold had its article among two such choices, while 37 of 224
+unanswerable ones got (harmless) choices beside the ticket and person buttons."""
 _QUESTION_MARKERS = re.compile(
     r"[?？]|吗|么|呢|怎么|怎样|如何|多久|多少|几天|哪里|哪儿|什么|为什么|能不能|可不可以|是否|有没有"
     r"|要不要|该不该|需不需要|用不用|会不会|是不是|行不行|能否|可否"
@@ -50,6 +56,8 @@ class KnowledgeAnswer:
     hits: tuple[Hit, ...]
     second_candidate: Hit | None = None
     """Offered when the best hit did not help."""
+    suggestions: tuple[Hit, ...] = ()
+    """Low-scoring candidates offered as choices when there are no hits."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +101,8 @@ class KnowledgeService:
         hits = kb.search(query, k=k)
         second = hits[1] if len(hits) > 1 else None
         search_id = self._log(query, kb.folder.fold(query), hits, sender_id)
-        return KnowledgeAnswer(search_id, tuple(hits), second)
+        suggestions = () if hits else kb.search(query, k=SUGGESTIONS, threshold=SUGGESTION_FLOOR)
+        return KnowledgeAnswer(search_id, tuple(hits), second, tuple(suggestions))
 
     def answers_confidently(self, query: str) -> bool:
         """Whether an article answers ``query`` surely enough to reply to a statement with it

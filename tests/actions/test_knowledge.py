@@ -38,6 +38,26 @@ def test_unanswerable_question_offers_a_ticket_or_a_person(knowledge) -> None:
     assert responses(dispatcher) == ["utter_kb_not_found"]
 
 
+def test_a_question_just_below_the_threshold_offers_likely_articles_and_help(
+    knowledge, demo_factory
+) -> None:
+    """ "积分能换成钱吗" scores its article below the threshold: not an answer, but a choice."""
+    tracker = make_tracker(text="积分能换成钱吗", intent="ask_question")
+    dispatcher, slots = run(ActionAnswerQuestion(), tracker)
+    assert responses(dispatcher) == ["utter_kb_suggestions"]
+    buttons = dispatcher.messages[0]["buttons"]
+    assert buttons[0]["payload"] == '/ask_question{"kb_article": "points-redemption"}'
+    assert [b["payload"] for b in buttons[-2:]] == ["/leave_message", "/request_human"]
+    assert slots["kb_search_id"] is None
+    with demo_factory() as session:
+        logged = session.execute(select(KbSearch)).scalars().one()
+        assert logged.query == "积分能换成钱吗" and not logged.found
+
+    chosen = make_tracker({"kb_article": "points-redemption"}, intent="ask_question")
+    dispatcher, _ = run(ActionAnswerQuestion(), chosen)
+    assert responses(dispatcher) == ["utter_kb_answer"]
+
+
 def test_not_helpful_then_second_candidate_then_ticket_or_person(knowledge, demo_factory):
     asked = make_tracker(text="退货的运费谁来出", intent="ask_question")
     _, slots = run(ActionAnswerQuestion(), asked)

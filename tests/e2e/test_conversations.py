@@ -175,6 +175,18 @@ def test_a_knowledge_answer_that_does_not_help_ends_in_an_offer_that_can_be_decl
     assert "还有什么需要帮忙" in declined and "没能理解" not in declined
 
 
+def test_a_question_below_the_threshold_offers_articles_to_choose_from(assistant) -> None:
+    sender = "e2e-kb-suggestions"
+    (offer,) = assistant.say(sender, "积分能换成钱吗")
+    assert "您是不是想问" in offer["text"]
+    choices = offer["buttons"]
+    assert choices[0]["payload"] == '/ask_question{"kb_article": "points-redemption"}'
+    assert [b["title"] for b in choices[-2:]] == ["留言建工单", "转人工客服"]
+    answer = assistant.say(sender, choices[0]["payload"])
+    assert f"《{choices[0]['title']}》" in answer[0]["text"]
+    assert [b["title"] for b in answer[0]["buttons"]] == ["有帮助", "没帮助"]
+
+
 def test_wrong_phone_gets_the_same_answer_as_an_unknown_order(assistant) -> None:
     assistant.texts("e2e-wrong-a", "快递到哪了")
     assistant.texts("e2e-wrong-a", ORDER)
