@@ -177,7 +177,7 @@ def test_a_knowledge_answer_that_does_not_help_ends_in_an_offer_that_can_be_decl
 
 def test_a_question_below_the_threshold_offers_articles_to_choose_from(assistant) -> None:
     sender = "e2e-kb-suggestions"
-    (offer,) = assistant.say(sender, "积分能换成钱吗")
+    (offer,) = assistant.say(sender, "请问积分能换成钱吗")
     assert "您是不是想问" in offer["text"]
     choices = offer["buttons"]
     assert choices[0]["payload"] == '/ask_question{"kb_article": "points-redemption"}'

@@ -145,11 +145,11 @@ def test_an_empty_knowledge_base_is_refused() -> None:
 
 def test_evaluation_sets_meet_the_issue_targets_pooled(kb: KnowledgeBase) -> None:
     """Every kb_eval*.yml set (written apart from the articles), pooled: issue #3's top-1 0.90,
-    top-3 0.97 and "not found" 0.90.  Per set, the weakest measured 0.957 / 0.961 / 0.829."""
+    top-3 0.97 and "not found" 0.90.  Per set, the weakest measured 0.965 / 0.969 / 0.872."""
     reports = [evaluate(kb, path) for path in sorted(EVAL_FILE.parent.glob("kb_eval*.yml"))]
     answerable = sum(r.answerable for r in reports)
     unanswerable = sum(r.unanswerable for r in reports)
-    assert len(reports) >= 4 and answerable >= 600 and unanswerable >= 200
+    assert len(reports) >= 5 and answerable >= 700 and unanswerable >= 250
     assert sum(r.top1 * r.answerable for r in reports) / answerable >= 0.90
     assert sum(r.top3 * r.answerable for r in reports) / answerable >= 0.97
     assert sum(r.not_found_rate * r.unanswerable for r in reports) / unanswerable >= 0.90
