@@ -101,8 +101,10 @@ class KnowledgeService:
         hits = kb.search(query, k=k)
         second = hits[1] if len(hits) > 1 else None
         search_id = self._log(query, kb.folder.fold(query), hits, sender_id)
-        suggestions = () if hits else kb.search(query, k=SUGGESTIONS, threshold=SUGGESTION_FLOOR)
-        return KnowledgeAnswer(search_id, tuple(hits), second, tuple(suggestions))
+        # The threshold decides whether there is an answer at all; every choice must reach it.
+        candidates = () if hits else kb.search(query, k=SUGGESTIONS, threshold=SUGGESTION_FLOOR)
+        suggestions = tuple(h for h in candidates if h.score >= SUGGESTION_FLOOR)
+        return KnowledgeAnswer(search_id, tuple(hits), second, suggestions)
 
     def answers_confidently(self, query: str) -> bool:
         """Whether an article answers ``query`` surely enough to reply to a statement with it
