@@ -48,6 +48,17 @@ def _words_beyond(text: str, entities: list[dict[str, Any]]) -> str:
     return re.sub(r"[\W_]+", "", "".join(kept))
 
 
+def _value_before_latest_message(tracker: Tracker, slot: str) -> Any:
+    """What ``slot`` held before the latest message's slot extraction."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen_user = True
+        elif seen_user and event.get("event") == "slot" and event.get("name") == slot:
+            return event.get("value")
+    return None
+
+
 def _answer_text(tracker: Tracker, slot: str) -> str | None:
     """The latest message text when it answers ``slot`` (not a digression)."""
     if tracker.get_slot("requested_slot") != slot:
@@ -225,6 +236,10 @@ class IdentityFormValidation(FormValidationAction):
         today = default_desk().today()
         day = parse_date(str(value), today)
         if day is None or not bookable(day, today):
+            if tracker.get_slot("requested_slot") != "appointment_date":
+                # A date said in passing ("昨天开始就不制冷了") is context, not a booking.
+                earlier = _value_before_latest_message(tracker, "appointment_date")
+                return {"appointment_date": earlier}
             dispatcher.utter_message(response="utter_invalid_date")
             return {"appointment_date": None}
         slot = parse_time_slot(str(value))

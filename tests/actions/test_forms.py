@@ -111,11 +111,26 @@ def test_appointment_date_understands_relative_days_and_fills_the_time_slot(desk
 @pytest.mark.parametrize("answer", ["今天", "随便哪天", "明年三月"])
 def test_unbookable_dates_are_rejected(answer, desk, domain) -> None:
     dispatcher = CollectingDispatcher()
+    asked = make_tracker({"requested_slot": "appointment_date"}, text=answer)
     result = validation("installation_form").validate_appointment_date(
-        answer, dispatcher, make_tracker(), domain
+        answer, dispatcher, asked, domain
     )
     assert result == {"appointment_date": None}
     assert responses(dispatcher) == ["utter_invalid_date"]
+
+
+def test_a_past_date_said_in_passing_is_context_not_a_booking(desk, domain) -> None:
+    """ "昨天开始就不制冷了" at the product question: no complaint about the date, and a day
+    booked earlier in the chat stays booked."""
+    booked = (desk.today() + timedelta(days=2)).isoformat()
+    text = "昨天开始就不制冷了"
+    tracker = make_tracker({"requested_slot": "product"}, text=text)
+    tracker.events.insert(0, {"event": "slot", "name": "appointment_date", "value": booked})
+    dispatcher = CollectingDispatcher()
+    result = validation("repair_form").validate_appointment_date(
+        "昨天", dispatcher, tracker, domain
+    )
+    assert result == {"appointment_date": booked} and not dispatcher.messages
 
 
 def test_time_slot_is_normalised(desk, domain) -> None:
