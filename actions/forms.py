@@ -48,6 +48,12 @@ def _words_beyond(text: str, entities: list[dict[str, Any]]) -> str:
     return re.sub(r"[\W_]+", "", "".join(kept))
 
 
+def _names_a_hazard(tracker: Tracker) -> bool:
+    """Whether the latest message's sentiment (our NLU component) flags a safety risk."""
+    sentiment = tracker.latest_message.get("sentiment") or {}
+    return "safety" in (sentiment.get("reasons") or [])
+
+
 def _value_before_latest_message(tracker: Tracker, slot: str) -> Any:
     """What ``slot`` held before the latest message's slot extraction."""
     seen_user = False
@@ -212,6 +218,10 @@ class IdentityFormValidation(FormValidationAction):
             return {}
         form = self.name().removeprefix("validate_")
         text = tracker.latest_message.get("text") or ""
+        if form == "message_form" and slot == "request_reason" and _names_a_hazard(tracker):
+            # Taking down a safety risk while nobody is online: the message that raised it
+            # ("热水器漏电 手碰到麻了一下") is the message, not something to ask for again.
+            return {slot: text.strip()}
         answer = load_request_config().opening_answer(form, text)
         return answer if slot in answer else {}
 

@@ -119,6 +119,9 @@ class ActionEscalate(Action):
             SlotSet("escalation_trigger", None),
             SlotSet("escalation_reasons", None),
         ]
+        if "safety" in reasons:
+            # Whoever answers and whenever, what keeps the customer safe comes first.
+            dispatcher.utter_message(response="utter_safety_first")
         desk = default_desk()
         try:
             verified = verified_customer(desk, tracker) if tracker.get_slot("phone") else None

@@ -257,6 +257,12 @@ def test_each_form_takes_only_its_own_opening_answer(desk, domain) -> None:
     angry = make_tracker(text="人呢？？？回个话行不行", intent="complain")
     extract = validation("message_form").extract_request_reason
     assert asyncio.run(extract(CollectingDispatcher(), angry, domain)) == {}
+    # ...but a safety risk taken down while nobody is online is the message itself
+    hazard = make_tracker(text="热水器有点漏电 手碰到麻了一下", intent="report_fault")
+    hazard.latest_message["sentiment"] = {"label": "negative", "reasons": ["safety"]}
+    assert asyncio.run(extract(CollectingDispatcher(), hazard, domain)) == {
+        "request_reason": "热水器有点漏电 手碰到麻了一下"
+    }
 
 
 def test_typed_order_number_without_entity_is_extracted(desk, domain) -> None:

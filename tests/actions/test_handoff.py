@@ -88,6 +88,19 @@ def test_with_an_agent_online_the_chat_is_queued_and_the_bot_pauses(
     assert cleared["escalation_trigger"] is None
 
 
+@pytest.mark.parametrize("online", [True, False])
+def test_a_safety_risk_gets_safety_advice_first(
+    handoffs, demo_factory, domain, online: bool, request: pytest.FixtureRequest
+) -> None:
+    if online:
+        request.getfixturevalue("agent_online")
+    slots = {"escalation_trigger": "sentiment_escalate", "escalation_reasons": ["safety"]}
+    dispatcher, _ = run(ActionEscalate(), make_tracker(slots, text="热水器漏电了"), domain)
+    said = responses(dispatcher)
+    assert said[0] == "utter_safety_first"
+    assert said[1] == ("utter_handoff_queued" if online else "utter_handoff_offline")
+
+
 def test_a_second_escalation_of_the_same_chat_does_not_queue_it_twice(
     handoffs, agent_online, demo_factory, domain
 ) -> None:
