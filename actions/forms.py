@@ -48,6 +48,14 @@ def _words_beyond(text: str, entities: list[dict[str, Any]]) -> str:
     return re.sub(r"[\W_]+", "", "".join(kept))
 
 
+def _entity_value(tracker: Tracker, entity: str) -> str | None:
+    """The first value of ``entity`` in the latest message, if any."""
+    for found in tracker.latest_message.get("entities") or []:
+        if found.get("entity") == entity and found.get("value"):
+            return str(found["value"])
+    return None
+
+
 def _names_a_hazard(tracker: Tracker) -> bool:
     """Whether the latest message's sentiment (our NLU component) flags a safety risk."""
     sentiment = tracker.latest_message.get("sentiment") or {}
@@ -141,7 +149,13 @@ class IdentityFormValidation(FormValidationAction):
     ) -> dict[str, Any]:
         order_no = normalise_order_no(str(value))
         if not is_valid_order_no(order_no):
-            dispatcher.utter_message(response="utter_invalid_order_id")
+            ticket_no = _entity_value(tracker, "ticket_id")
+            if ticket_no:  # a ticket number is kept (ticket_id slot); identity is still needed
+                dispatcher.utter_message(
+                    response="utter_ticket_no_needs_order", ticket_id=ticket_no
+                )
+            else:
+                dispatcher.utter_message(response="utter_invalid_order_id")
             return {"order_id": None}
         if tracker.get_slot("verified_customer") and tracker.get_slot("verified_customer") != (
             order_no

@@ -265,6 +265,21 @@ def test_each_form_takes_only_its_own_opening_answer(desk, domain) -> None:
     }
 
 
+def test_a_ticket_number_given_for_the_order_number_is_acknowledged(desk, domain) -> None:
+    tracker = make_tracker(
+        {"requested_slot": "order_id", "ticket_id": "T20261207-0001"},
+        text="T20261207-0001",
+        entities=[{"entity": "ticket_id", "value": "T20261207-0001", "start": 0, "end": 14}],
+    )
+    dispatcher = CollectingDispatcher()
+    form = validation("ticket_status_form")
+    assert form.validate_order_id("T20261207-0001", dispatcher, tracker, domain) == {
+        "order_id": None
+    }
+    assert responses(dispatcher) == ["utter_ticket_no_needs_order"]
+    assert dispatcher.messages[0]["ticket_id"] == "T20261207-0001"
+
+
 def test_typed_order_number_without_entity_is_extracted(desk, domain) -> None:
     tracker = make_tracker({"requested_slot": "order_id"}, text="订单是so20261101001哦")
     extracted = asyncio.run(
