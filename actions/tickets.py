@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.handoff.service import default_handoff_service
 from bot.services.customers import VerifiedOrder
-from bot.services.desk import ServiceDesk, ServiceUnavailable, default_desk
+from bot.services.desk import ServiceDesk, ServiceUnavailable, default_desk, format_time
 from bot.services.orders import UnknownOrder
 from bot.settings import project_domain
 
@@ -47,17 +47,20 @@ def verified_customer(desk: ServiceDesk, tracker: Tracker) -> VerifiedOrder | No
     return desk.verify_identity(tracker.get_slot("order_id") or "", tracker.get_slot("phone") or "")
 
 
-def link_pending_callback(sender_id: str, ticket_no: str) -> None:
+def link_pending_callback(sender_id: str, ticket_no: str) -> datetime | None:
     """A chat escalated while its form was under way, with nobody online, waits for a call-back
-    about this form's ticket: link the two (best effort; the ticket stands either way).  Only a
-    call-back promised within the conversation session (domain.yml ``session_config``) counts."""
+    about this form's ticket: link the two (best effort; the ticket stands either way) and
+    return the call-back time promised.  Only a call-back promised within the conversation
+    session (domain.yml ``session_config``) counts."""
     minutes = project_domain()["session_config"]["session_expiration_time"]
     try:
-        default_handoff_service().attach_ticket_to_recent_callback(
+        linked = default_handoff_service().attach_ticket_to_recent_callback(
             sender_id, ticket_no, timedelta(minutes=float(minutes))
         )
     except SQLAlchemyError as exc:
         log.error("could not link ticket %s to its call-back: %s", ticket_no, type(exc).__name__)
+        return None
+    return linked.callback_due if linked else None
 
 
 def identity_lost(dispatcher: CollectingDispatcher) -> list[EventType]:
@@ -97,8 +100,12 @@ class OpenTicketAction(Action, ABC):
             # Slots are kept: the customer can simply try again without re-typing.
             dispatcher.utter_message(response="utter_ticket_failed")
             return []
-        dispatcher.utter_message(response="utter_ticket_opened", **desk.ticket_reply(ticket))
-        link_pending_callback(tracker.sender_id, ticket.ticket_no)
+        reply = desk.ticket_reply(ticket)
+        callback_due = link_pending_callback(tracker.sender_id, ticket.ticket_no)
+        if callback_due is not None:
+            # The call-back already promised in this chat is the first contact: one promise.
+            reply["first_response_due"] = format_time(callback_due, desk.policy)
+        dispatcher.utter_message(response="utter_ticket_opened", **reply)
         if answers.get("appointment"):
             dispatcher.utter_message(
                 response="utter_appointment_booked",

@@ -340,10 +340,10 @@ class HandoffService:
 
     def attach_ticket_to_recent_callback(
         self, sender_id: str, ticket_no: str, within: timedelta
-    ) -> bool:
+    ) -> HandoffView | None:
         """Link a ticket to the conversation's owed call-back if it has none yet and was
         promised within ``within`` (the same conversation session): a call-back left from an
-        earlier conversation is about something else."""
+        earlier conversation is about something else.  Returns the call-back linked."""
         handoff = self.latest_for_sender(sender_id)
         if (
             handoff is None
@@ -351,9 +351,9 @@ class HandoffService:
             or handoff.ticket_no
             or handoff.queued_at < self._clock() - within
         ):
-            return False
+            return None
         self.attach_ticket(handoff.id, ticket_no)
-        return True
+        return handoff
 
     def latest_for_sender(self, sender_id: str) -> HandoffView | None:
         """The conversation's most recent handoff in any status (e.g. for the CSAT survey)."""

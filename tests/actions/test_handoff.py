@@ -138,12 +138,16 @@ def test_nobody_online_in_the_middle_of_a_form_the_forms_ticket_is_the_call_back
     (handoff,) = open_handoffs(demo_factory)
     assert handoff.status == "callback" and handoff.ticket_no is None
 
+    promised = dispatcher.messages[0]["callback_due"]
+
     repair = next(cls() for cls in OPEN_TICKET_ACTIONS if cls().kind == "repair")
     answers = {**VERIFIED, "product": "滚筒洗衣机", "fault_description": "底部漏水 报E3"}
     dispatcher, events = run(repair, make_tracker(answers), domain)
     ticket_no = dispatcher.messages[0]["ticket_id"]
     (handoff,) = open_handoffs(demo_factory)
     assert handoff.ticket_no == ticket_no
+    # one promise in one chat: the ticket's "we will contact you by" is the call-back time
+    assert dispatcher.messages[0]["first_response_due"] == promised
 
 
 def test_a_call_back_from_an_earlier_conversation_session_is_not_linked(
