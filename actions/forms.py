@@ -299,9 +299,13 @@ class IdentityFormValidation(FormValidationAction):
             found = [e for e in entities if e.get("entity") in NOT_A_DESCRIPTION]
             if found and len(_words_beyond(text, found)) < MIN_DESCRIPTION_CHARS:
                 timed = any(e.get("entity") in ("date", "time_slot") for e in found)
-                dispatcher.utter_message(
-                    response="utter_time_is_not_a_description" if timed else "utter_text_too_short"
-                )
+                if not timed:
+                    response = "utter_text_too_short"
+                elif slot == "address":
+                    response = "utter_time_noted_need_address"
+                else:
+                    response = "utter_time_is_not_a_description"
+                dispatcher.utter_message(response=response)
                 return {slot: None}
         return {slot: text}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -17,6 +17,7 @@ from bot.handoff.service import default_handoff_service
 from bot.services.customers import VerifiedOrder
 from bot.services.desk import ServiceDesk, ServiceUnavailable, default_desk, format_time
 from bot.services.orders import UnknownOrder
+from bot.services.scheduling import format_day
 from bot.settings import project_domain
 
 REQUEST_SLOTS = (
@@ -106,10 +107,11 @@ class OpenTicketAction(Action, ABC):
             # The call-back already promised in this chat is the first contact: one promise.
             reply["first_response_due"] = format_time(callback_due, desk.policy)
         dispatcher.utter_message(response="utter_ticket_opened", **reply)
-        if answers.get("appointment"):
+        if answers.get("appointment_date"):
+            day = format_day(date.fromisoformat(answers["appointment_date"]))
             dispatcher.utter_message(
                 response="utter_appointment_booked",
-                appointment=answers["appointment"].strip(),
+                appointment=f"{day}{answers.get('time_slot') or ''}",
                 address=answers.get("address") or "",
             )
         return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]

@@ -127,6 +127,11 @@ def parse_time_slot(text: str) -> str | None:
     return None
 
 
+def format_day(day: date) -> str:
+    """A booked day as customers read it: "12月9日（周三）"."""
+    return f"{day.month}月{day.day}日（周{'一二三四五六日'[day.weekday()]}）"
+
+
 def time_slot_label(key: str) -> str:
     """The Chinese word shown back to the customer for a slot key."""
     return TIME_SLOTS[key][0]

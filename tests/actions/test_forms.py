@@ -216,6 +216,15 @@ def test_a_date_given_for_the_fault_description_is_not_taken_as_one(desk, domain
     assert result == {"fault_description": None}
     assert responses(dispatcher) == ["utter_time_is_not_a_description"]
 
+    at_address = make_tracker(
+        {"requested_slot": "address"},
+        text="后天上午",
+        entities=[{"entity": "date", "value": "后天", "start": 0, "end": 2}],
+    )
+    dispatcher = CollectingDispatcher()
+    assert form.validate_address("后天上午", dispatcher, at_address, domain) == {"address": None}
+    assert responses(dispatcher) == ["utter_time_noted_need_address"]
+
     described = "明天上午来吧 洗衣机不脱水"
     with_fault = make_tracker(
         {"requested_slot": "fault_description"},

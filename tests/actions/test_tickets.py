@@ -48,6 +48,7 @@ def test_submitted_repair_opens_a_ticket_with_appointment(desk, demo_factory, do
     )
     dispatcher, slots_set = run(open_action("repair"), make_tracker(slots, sender_id="c-1"), domain)
     assert responses(dispatcher) == ["utter_ticket_opened", "utter_appointment_booked"]
+    assert dispatcher.messages[1]["appointment"] == "11月28日（周六）上午"
     opened = dispatcher.messages[0]
     assert opened["ticket_id"].startswith("T") and opened["category_label"] == "维修"
     assert ticket_count(demo_factory) == before + 1

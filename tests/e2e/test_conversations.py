@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, func, select
 
 from bot.demo import create_demo_database
 from bot.launcher import start_servers, stop_servers
+from bot.services.scheduling import format_day
 from bot.store.models import Ticket
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -272,7 +273,7 @@ def test_customer_corrects_the_date_before_choosing_a_time_slot(assistant) -> No
     assert "时段" in corrected and "请选择上午、下午或晚上" not in corrected
     done = assistant.texts(sender, "下午")
     day_after_tomorrow = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=2)
-    assert f"已预约 {day_after_tomorrow.isoformat()} 下午" in done
+    assert f"已预约 {format_day(day_after_tomorrow)}下午" in done
 
 
 def test_nlu_server_answers_parses_and_its_loss_is_covered_in_process(assistant) -> None:

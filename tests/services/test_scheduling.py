@@ -10,6 +10,7 @@ from bot.services.scheduling import (
     BOOKING_HORIZON_DAYS,
     TIME_SLOTS,
     bookable,
+    format_day,
     parse_date,
     parse_time_slot,
     time_slot_label,
@@ -159,3 +160,8 @@ def test_time_slot_label() -> None:
 def test_time_slot_label_unknown_key() -> None:
     with pytest.raises(KeyError):
         time_slot_label("midnight")
+
+
+def test_format_day_names_the_weekday() -> None:
+    assert format_day(date(2026, 11, 28)) == "11月28日（周六）"
+    assert format_day(date(2026, 12, 6)) == "12月6日（周日）"
