@@ -47,6 +47,8 @@ class RequestKind:
     category: str
     summary: str
     fields: Mapping[str, str]
+    urgent_when: str | None = None
+    """The answer whose urgent words (urgent_fault_words) make the ticket urgent."""
 
 
 @dataclass(frozen=True)
@@ -119,10 +121,19 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
     for name, spec in (raw.get("requests") or {}).items():
         try:
             kinds[name] = RequestKind(
-                name, str(spec["category"]), str(spec["summary"]), dict(spec.get("fields") or {})
+                name,
+                str(spec["category"]),
+                str(spec["summary"]),
+                dict(spec.get("fields") or {}),
+                spec.get("urgent_when"),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{path}: request kind {name!r} is invalid: {exc!r}") from exc
+        if kinds[name].urgent_when not in (None, *kinds[name].fields):
+            raise ValueError(
+                f"{path}: request kind {name!r}: urgent_when "
+                f"{kinds[name].urgent_when!r} is not one of its fields"
+            )
     openings = {}
     for form, spec in (raw.get("opening_answers") or {}).items():
         where = f"{path}: opening_answers.{form}"
@@ -197,9 +208,10 @@ class ServiceDesk:
             label: str(answers[field]) for field, label in kind.fields.items() if answers.get(field)
         }
         need_class = None
-        # Only the fault counts: a product ("燃气热水器") or an address is no emergency.
-        fault = str(answers.get("fault_description") or "")
-        if kind.category == "repair" and any(word in fault for word in config.urgent_fault_words):
+        # Only the described problem counts: a product ("燃气热水器") or an address is no
+        # emergency.
+        described = str(answers.get(kind.urgent_when) or "") if kind.urgent_when else ""
+        if any(word in described for word in config.urgent_fault_words):
             need_class = "urgent"
         summary = kind.summary + ("：" + next(iter(details.values())) if details else "")
         try:

@@ -206,6 +206,29 @@ def test_urgent_words_outside_the_fault_do_not_make_a_repair_urgent(
     assert ticket.need_class == "normal"
 
 
+def test_a_message_left_about_a_safety_risk_is_urgent(fresh_desk: ServiceDesk) -> None:
+    """Taken down while nobody is online: "漏电" in the message makes the ticket urgent."""
+    verified = _verified(fresh_desk)
+    risky = fresh_desk.open_request(
+        "message", verified, {"request_reason": "热水器有点漏电 手碰到麻了一下"}, None, "rest"
+    )
+    calm = fresh_desk.open_request(
+        "message", verified, {"request_reason": "想问下发票什么时候能开好"}, None, "rest"
+    )
+    assert (risky.need_class, calm.need_class) == ("urgent", "normal")
+
+
+def test_urgent_when_must_name_one_of_the_kinds_fields(tmp_path: Path) -> None:
+    broken = tmp_path / "service_requests.yml"
+    broken.write_text(
+        "requests:\n  message: {category: inquiry, summary: 留言, fields: {request_reason: 内容},"
+        " urgent_when: fault_description}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="urgent_when 'fault_description'"):
+        load_request_config(broken)
+
+
 @pytest.mark.parametrize(
     ("form", "opening", "answer"),
     [
