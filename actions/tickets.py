@@ -15,10 +15,22 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.handoff.service import default_handoff_service
 from bot.services.customers import VerifiedOrder
-from bot.services.desk import ServiceDesk, ServiceUnavailable, default_desk, format_time
+from bot.services.desk import (
+    ServiceDesk,
+    ServiceUnavailable,
+    default_desk,
+    format_time,
+    load_request_config,
+)
 from bot.services.orders import UnknownOrder
 from bot.services.scheduling import format_day
 from bot.settings import project_domain
+
+WINDOW_PASSED_RESPONSES = {
+    "no_reason_return": "utter_no_reason_return_window_passed",
+    "defect_exchange": "utter_defect_exchange_window_passed",
+}
+"""What the customer is told when a request falls outside its policy window."""
 
 REQUEST_SLOTS = (
     "product",
@@ -90,10 +102,15 @@ class OpenTicketAction(Action, ABC):
             answers["appointment"] = (
                 f"{answers['appointment_date']} {answers.get('time_slot') or ''}"
             )
+        window = load_request_config().kinds[self.kind].window
+        days = None
         try:
             verified = verified_customer(desk, tracker)
             if verified is None:
                 return identity_lost(dispatcher)
+            if window:
+                days = desk.days_since_delivery(verified.order_no)
+                answers["days_since_delivery"] = days
             ticket = desk.open_request(
                 self.kind, verified, answers, tracker.sender_id, channel_of(tracker)
             )
@@ -107,6 +124,15 @@ class OpenTicketAction(Action, ABC):
             # The call-back already promised in this chat is the first contact: one promise.
             reply["first_response_due"] = format_time(callback_due, desk.policy)
         dispatcher.utter_message(response="utter_ticket_opened", **reply)
+        if window and desk.window_passed(window, days):
+            # Still taken down (a defect has other routes), but the customer hears it now.
+            windows = desk.policy.return_windows
+            dispatcher.utter_message(
+                response=WINDOW_PASSED_RESPONSES[window],
+                days=days,
+                limit=getattr(windows, window),
+                exchange_limit=windows.defect_exchange,
+            )
         if answers.get("appointment_date"):
             day = format_day(date.fromisoformat(answers["appointment_date"]))
             dispatcher.utter_message(

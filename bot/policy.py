@@ -160,6 +160,13 @@ class CompensationPolicy(_StrictModel):
     agent_limit_cny: Decimal = Field(ge=0)
 
 
+class ReturnWindows(_StrictModel):
+    """Days from delivery: 7-day no-reason returns, 15-day exchanges for defects."""
+
+    no_reason_return: int = Field(7, gt=0)
+    defect_exchange: int = Field(15, gt=0)
+
+
 class StatusText(_StrictModel):
     label: str
     next_step: str
@@ -227,6 +234,7 @@ class ServicePolicy(_StrictModel):
     business_timezone: str
     sla: SlaPolicy
     return_review_minutes: float = Field(gt=0)
+    return_windows: ReturnWindows = ReturnWindows()
     compensation: CompensationPolicy
     intent_categories: dict[str, str]
     category_need_classes: dict[str, str]

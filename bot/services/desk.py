@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.nlu.catalogue import load_catalogue, product_by_alias
 from bot.nlu.text import normalise_text
-from bot.policy import ServicePolicy, load_policy
+from bot.policy import ReturnWindows, ServicePolicy, load_policy
 from bot.services.customers import CustomerService, VerifiedOrder, mask_phone
 from bot.services.orders import OrderService, OrderView, UnknownOrder
 from bot.services.tickets import TicketService, TicketView, UnknownTicket, normalise_ticket_no
@@ -35,6 +35,7 @@ SETTLED_TICKET_STATUSES = frozenset({*TERMINAL_TICKET_STATUSES, "resolved"})
 log = logging.getLogger(__name__)
 
 REQUESTS_FILE = PROJECT_ROOT / "config" / "service_requests.yml"
+RETURN_WINDOWS = tuple(ReturnWindows.__fields__)
 
 
 class ServiceUnavailable(RuntimeError):
@@ -49,6 +50,8 @@ class RequestKind:
     fields: Mapping[str, str]
     urgent_when: str | None = None
     """The answer whose urgent words (urgent_fault_words) make the ticket urgent."""
+    window: str | None = None
+    """The policy window (service_policy.yml return_windows) the request must fall in."""
 
 
 @dataclass(frozen=True)
@@ -126,9 +129,15 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
                 str(spec["summary"]),
                 dict(spec.get("fields") or {}),
                 spec.get("urgent_when"),
+                spec.get("window"),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{path}: request kind {name!r} is invalid: {exc!r}") from exc
+        if kinds[name].window not in (None, *RETURN_WINDOWS):
+            raise ValueError(
+                f"{path}: request kind {name!r}: window {kinds[name].window!r} is not one of "
+                f"{', '.join(RETURN_WINDOWS)}"
+            )
         if kinds[name].urgent_when not in (None, *kinds[name].fields):
             raise ValueError(
                 f"{path}: request kind {name!r}: urgent_when "
@@ -308,6 +317,18 @@ class ServiceDesk:
             raise
         except SQLAlchemyError as exc:
             raise ServiceUnavailable from exc
+
+    def days_since_delivery(self, order_no: str) -> int | None:
+        """Whole days since a delivered order arrived (its recorded arrival time), in the
+        business time zone; None while it is on its way."""
+        order = self._order(order_no)
+        if order.delivery_status != "delivered" or order.eta is None:
+            return None
+        return (self.today() - order.eta.astimezone(self.policy.timezone).date()).days
+
+    def window_passed(self, window: str, days: int | None) -> bool:
+        """Whether ``days`` since delivery is past the policy window named ``window``."""
+        return days is not None and days > getattr(self.policy.return_windows, window)
 
     def today(self) -> date:
         """Today in the business time zone (appointments are local dates)."""

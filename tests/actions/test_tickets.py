@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select
@@ -34,6 +35,23 @@ def ticket_count(factory) -> int:
 def test_every_open_ticket_action_is_declared_in_the_domain(domain) -> None:
     for cls in OPEN_TICKET_ACTIONS:
         assert cls().name() in domain["actions"]
+
+
+def test_a_return_past_the_seven_days_is_taken_down_and_the_customer_told(
+    desk, domain, monkeypatch
+) -> None:
+    """SO20261101001 arrived on 4 November: on the 20th it is 16 days."""
+    monkeypatch.setattr(desk, "today", lambda: date(2026, 11, 20))
+    slots = dict(VERIFIED, request_reason="不想要了")
+    dispatcher, _ = run(open_action("return"), make_tracker(slots), domain)
+    assert responses(dispatcher) == ["utter_ticket_opened", "utter_no_reason_return_window_passed"]
+    assert dispatcher.messages[1]["days"] == 16 and dispatcher.messages[1]["limit"] == 7
+    ticket = desk.tickets.timeline(dispatcher.messages[0]["ticket_id"])
+    assert ticket.details["签收天数"] == "16"
+
+    monkeypatch.setattr(desk, "today", lambda: date(2026, 11, 8))  # 4 days: inside
+    dispatcher, _ = run(open_action("exchange"), make_tracker(slots), domain)
+    assert responses(dispatcher) == ["utter_ticket_opened"]
 
 
 def test_submitted_repair_opens_a_ticket_with_appointment(desk, demo_factory, domain) -> None:

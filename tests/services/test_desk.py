@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -206,6 +206,20 @@ def test_urgent_words_outside_the_fault_do_not_make_a_repair_urgent(
     assert ticket.need_class == "normal"
 
 
+def test_days_since_delivery_and_the_policy_windows(
+    fresh_desk: ServiceDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SO20261101001 arrived on 4 November (Beijing time); SO20261118007 is on its way."""
+    monkeypatch.setattr(fresh_desk, "today", lambda: date(2026, 11, 11))
+    assert fresh_desk.days_since_delivery("SO20261101001") == 7
+    assert not fresh_desk.window_passed("no_reason_return", 7)  # the 7th day is still in
+    assert fresh_desk.window_passed("no_reason_return", 8)
+    assert not fresh_desk.window_passed("defect_exchange", 15)
+    assert fresh_desk.window_passed("defect_exchange", 16)
+    assert not fresh_desk.window_passed("no_reason_return", None)
+    assert fresh_desk.days_since_delivery("SO20261118007") is None  # still in transit
+
+
 def test_a_message_left_about_a_safety_risk_is_urgent(fresh_desk: ServiceDesk) -> None:
     """Taken down while nobody is online: "漏电" in the message makes the ticket urgent."""
     verified = _verified(fresh_desk)
@@ -216,6 +230,17 @@ def test_a_message_left_about_a_safety_risk_is_urgent(fresh_desk: ServiceDesk) -
         "message", verified, {"request_reason": "想问下发票什么时候能开好"}, None, "rest"
     )
     assert (risky.need_class, calm.need_class) == ("urgent", "normal")
+
+
+def test_a_request_window_must_be_a_policy_window(tmp_path: Path) -> None:
+    broken = tmp_path / "service_requests.yml"
+    broken.write_text(
+        "requests:\n  return: {category: return_exchange, summary: 退货, fields: {}, "
+        "window: thirty_days}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="window 'thirty_days' is not one of no_reason_return"):
+        load_request_config(broken)
 
 
 def test_urgent_when_must_name_one_of_the_kinds_fields(tmp_path: Path) -> None:
