@@ -70,6 +70,14 @@ def test_phone_and_product_in_one_message(nlp: Language) -> None:
     ]
 
 
+def test_regional_product_names_are_the_catalogue_products(nlp: Language) -> None:
+    """Hong Kong's 雪櫃 is a fridge and 冷氣機 an air conditioner; bare 冷气 is not a product
+    (a fridge's "冷气不足" is about the fridge)."""
+    assert entities(nlp, "家裡雪櫃不製冷") == [("雪柜", "product", "RF-B450")]
+    assert entities(nlp, "冷氣機不冷了") == [("冷气机", "product", "AC-K35")]
+    assert entities(nlp, "冰箱冷气不足") == [("冰箱", "product", "RF-B450")]
+
+
 def test_numbers_that_are_not_mobiles_are_not_phones(nlp: Language) -> None:
     assert entities(nlp, "12345678901") == []
     assert entities(nlp, "1381234567") == []
