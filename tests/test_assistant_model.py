@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from bot.launcher import rasa_env
 from bot.nlu.evaluate import HOLDOUT_FILE, evaluate
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, project_domain
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +33,7 @@ def rasa(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
 def responses_used_outside_stories() -> set[str]:
     """Responses that custom actions send, forms ask with or the agent console's bridge sends
     on hand-back: legitimately absent from stories."""
-    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+    domain = project_domain()
     sources = [*(PROJECT_ROOT / "actions").glob("*.py"), PROJECT_ROOT / "bot/handoff/bridge.py"]
     code = "\n".join(p.read_text(encoding="utf-8") for p in sources)
     used = set()

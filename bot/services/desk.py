@@ -99,15 +99,24 @@ class RequestConfig:
         if not text or text.startswith("/"):
             return 0
         rest = normalise_text(text).lower()
-        noise = {w.lower() for w in (*words, *self.filler_words)}
-        if drop_products:
-            noise |= {n.lower() for p in load_catalogue() for n in (p.name, *p.aliases)}
-        for phrase in sorted(noise, key=len, reverse=True):  # "洗衣机" before "衣"
+        for phrase in _noise_phrases(words, self.filler_words, drop_products):
             rest = rest.replace(phrase, " ")
         return len(_DESCRIPTION_CHARS.findall(rest))
 
 
 _DESCRIPTION_CHARS = re.compile(r"[\u4e00-\u9fff]|[a-z]|\d")
+
+
+@lru_cache(maxsize=16)
+def _noise_phrases(
+    words: tuple[str, ...], filler_words: tuple[str, ...], drop_products: bool
+) -> tuple[str, ...]:
+    """The phrases ``_chars_left`` takes out, longest first ("洗衣机" before "衣"); built once
+    per word list rather than on every message."""
+    noise = {w.lower() for w in (*words, *filler_words)}
+    if drop_products:
+        noise |= {n.lower() for p in load_catalogue() for n in (p.name, *p.aliases)}
+    return tuple(sorted(noise, key=len, reverse=True))
 
 
 def _word_list(raw: Any, where: str) -> tuple[str, ...]:

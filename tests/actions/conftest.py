@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -13,9 +12,9 @@ from bot.handoff.service import HandoffService
 from bot.kb.search import KnowledgeBaseCache
 from bot.kb.service import KnowledgeService
 from bot.services.desk import ServiceDesk
-from bot.settings import PROJECT_ROOT
+from bot.settings import project_domain
 
-DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+DOMAIN = project_domain()
 SLOT_NAMES = list(DOMAIN["slots"])
 
 

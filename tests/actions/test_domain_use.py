@@ -7,7 +7,7 @@ from rasa_sdk import Action
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.forms import FormValidationAction
 
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, project_domain
 
 
 def _served_actions() -> dict[str, type[Action]]:
@@ -18,7 +18,7 @@ def _served_actions() -> dict[str, type[Action]]:
 
 
 def _send_domain_marks() -> dict[str, bool]:
-    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+    domain = project_domain()
     marks: dict[str, bool] = {}
     for entry in domain["actions"]:
         if isinstance(entry, dict):

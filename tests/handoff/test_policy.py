@@ -16,7 +16,7 @@ from bot.handoff.policy import (
     load_escalation_policy,
     read_escalation_policy,
 )
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, project_domain
 
 SHANGHAI = timezone(timedelta(hours=8))
 
@@ -164,7 +164,7 @@ def test_switched_off_trigger_never_fires(tmp_path: Path) -> None:
 
 
 def test_offline_carry_on_names_actions_and_forms_of_the_domain() -> None:
-    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+    domain = project_domain()
     actions = {a if isinstance(a, str) else next(iter(a)) for a in domain["actions"]}
     carry_on = load_escalation_policy(DEFAULT_ESCALATION_POLICY_FILE).triggers.vip_open_ticket
     assert carry_on.offline_carry_on
@@ -281,7 +281,6 @@ def test_the_tracker_window_is_long_enough_for_every_streak() -> None:
     """The Rasa policy sees only the bounded tracker window (endpoints.yml ``keep_turns``);
     a streak longer than that could never fire."""
     from bot.handoff.policy import load_escalation_policy
-    from bot.settings import PROJECT_ROOT
 
     endpoints = yaml.safe_load((PROJECT_ROOT / "endpoints.yml").read_text(encoding="utf-8"))
     triggers = load_escalation_policy(PROJECT_ROOT / "config" / "escalation_policy.yml").triggers

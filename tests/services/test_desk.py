@@ -9,14 +9,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.demo import load_demo_data
 from bot.services.customers import VerifiedOrder
 from bot.services.desk import ServiceDesk, ServiceUnavailable, load_request_config
 from bot.services.orders import UnknownOrder
-from bot.settings import PROJECT_ROOT
+from bot.settings import project_domain
 from bot.store.db import session_factory, upgrade_database
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -285,7 +284,7 @@ def test_cancelling_something_that_exists_is_told_from_dropping_the_talk(
 
 
 def test_every_opening_answer_names_a_slot_its_form_asks_for() -> None:
-    forms = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))["forms"]
+    forms = project_domain()["forms"]
     for form, opening in load_request_config().openings.items():
         assert opening.slot in forms[form]["required_slots"], form
 
