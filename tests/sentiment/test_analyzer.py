@@ -343,3 +343,21 @@ def test_long_review_text_leans_on_the_word_level_direction_model(
     review = "房间还算干净，位置也方便，就是隔音太差了，晚上根本睡不好"
     assert analyzer._direction.logits(review)[0] < 0
     assert analyzer.analyse(review).label == "negative"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "这家的面包我买了好多次了，一直很新鲜",
+        "配送员超帅！！！！",
+        "下大雨还送上楼，辛苦小哥了",
+        "收到货一点没让人失望",
+    ],
+)
+def test_praise_for_food_and_couriers_is_positive_and_calm(
+    analyzer: SentimentAnalyzer, text: str
+) -> None:
+    """Ordering again and again is loyalty, not a repeated failure; a cheer is not anger."""
+    result = analyzer.analyse(text)
+    assert (result.label, result.escalate) == ("positive", False), result
+    assert "repeated_failure" not in result.reasons
