@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.handoff.policy import BusinessHours, load_escalation_policy
 from bot.nlu.catalogue import load_catalogue, product_by_alias
 from bot.nlu.text import normalise_text
 from bot.policy import ReturnWindows, ServicePolicy, load_policy
@@ -179,12 +180,20 @@ def format_time(moment: datetime, policy: ServicePolicy) -> str:
 class ServiceDesk:
     """Identity checks, tickets and order status for conversations."""
 
-    def __init__(self, factory: Any = None, policy: ServicePolicy | None = None) -> None:
+    def __init__(
+        self,
+        factory: Any = None,
+        policy: ServicePolicy | None = None,
+        business_hours: BusinessHours | None = None,
+    ) -> None:
+        """`business_hours` (default: the escalation policy's) start the SLA clocks of a
+        ticket opened at night at the next opening."""
         factory = factory or session_factory()
         self.policy = policy or load_policy()
         self.customers = CustomerService(factory)
         self.orders = OrderService(factory)
-        self.tickets = TicketService(factory, self.policy)
+        hours = business_hours or load_escalation_policy().business_hours
+        self.tickets = TicketService(factory, self.policy, hours)
 
     # -- identity -------------------------------------------------------------------------
     def verify_identity(self, order_no: str, phone: str) -> VerifiedOrder | None:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from bot.handoff.policy import BusinessHours
 from bot.policy import ServicePolicy, SlaDeadlines, SlaStatus, load_policy
 from bot.services.customers import normalise_order_no
 from bot.services.orders import UnknownOrder
@@ -151,9 +152,13 @@ def new_ticket(
     sender_id: str | None,
     opened_at: datetime,
     actor: str,
+    sla_start: datetime | None = None,
 ) -> Ticket:
-    """Add a ticket with its SLA clocks and its `opened` event to `session` (not committed)."""
-    deadlines = policy.deadlines(opened_at, customer.tier, need_class)
+    """Add a ticket with its SLA clocks and its `opened` event to `session` (not committed).
+
+    The clocks run from `sla_start` (default: `opened_at`), e.g. the desk's next opening.
+    """
+    deadlines = policy.deadlines(sla_start or opened_at, customer.tier, need_class)
     ticket = Ticket(
         ticket_no=ticket_no,
         customer=customer,
@@ -244,11 +249,22 @@ _TICKET_RELATIONS = (
 
 
 class TicketService:
-    """Ticket lifecycle backed by the store and governed by the service policy."""
+    """Ticket lifecycle backed by the store and governed by the service policy.
 
-    def __init__(self, session_factory: sessionmaker, policy: ServicePolicy | None = None) -> None:
+    With `business_hours`, a ticket opened while the desk is closed starts its SLA clocks at the
+    next opening: at 2 a.m. nobody can respond within 5 minutes, and the customer is not
+    promised that.  Without them (an agent opening a ticket from a chat) clocks run from now.
+    """
+
+    def __init__(
+        self,
+        session_factory: sessionmaker,
+        policy: ServicePolicy | None = None,
+        business_hours: BusinessHours | None = None,
+    ) -> None:
         self._session_factory = session_factory
         self._policy = policy or load_policy()
+        self._business_hours = business_hours
 
     def open_ticket(
         self,
@@ -278,6 +294,7 @@ class TicketService:
             raise ValueError("a ticket needs a summary")
         opened_at = _aware(now)
         day = opened_at.astimezone(self._policy.timezone).date()
+        sla_start = self._business_hours.next_opening(opened_at) if self._business_hours else None
 
         def insert() -> TicketView:
             with session_scope(self._session_factory) as session:
@@ -298,6 +315,7 @@ class TicketService:
                     sender_id=sender_id,
                     opened_at=opened_at,
                     actor=actor,
+                    sla_start=sla_start,
                 )
                 session.flush()
                 return self._view(ticket)

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.demo import load_demo_data
+from bot.handoff.policy import WEEKDAYS, BusinessHours
 from bot.services.customers import VerifiedOrder
 from bot.services.desk import ServiceDesk, ServiceUnavailable, load_request_config
 from bot.services.orders import UnknownOrder
@@ -175,8 +176,9 @@ def test_open_repair_request_with_smoke_is_urgent(fresh_desk: ServiceDesk) -> No
         "上门地址": "北京市朝阳区建国路88号",
         "预约时间": "2026-11-28 上午",
     }
-    # The urgent SLA: a plan within 60 minutes instead of 120.
-    assert ticket.deadlines.plan - ticket.created_at == timedelta(minutes=60)
+    # The urgent SLA: a plan within 60 minutes instead of 120 (the first response is due 5
+    # minutes after the clocks start: now, or the desk's next opening at night).
+    assert ticket.deadlines.plan - ticket.deadlines.first_response == timedelta(minutes=55)
 
 
 def test_ordinary_repair_is_not_urgent(fresh_desk: ServiceDesk) -> None:
@@ -188,7 +190,7 @@ def test_ordinary_repair_is_not_urgent(fresh_desk: ServiceDesk) -> None:
         "rest",
     )
     assert ticket.need_class == "normal"
-    assert ticket.deadlines.plan - ticket.created_at == timedelta(minutes=120)
+    assert ticket.deadlines.plan - ticket.deadlines.first_response == timedelta(minutes=115)
 
 
 def test_urgent_words_outside_the_fault_do_not_make_a_repair_urgent(
@@ -351,6 +353,26 @@ def test_ticket_reply_for_a_demo_ticket(desk: ServiceDesk) -> None:
         "close_due": "11月21日 09:15",
         "next_step": "工作人员正在处理，有进展会及时通知您。",
     }
+
+
+def test_a_request_taken_while_the_desk_is_closed_promises_contact_after_it_opens(
+    sqlite_url: str,
+) -> None:
+    """The desk is open only the day after tomorrow: the customer is promised 09:05 that day."""
+    upgrade_database(sqlite_url)
+    load_demo_data(session_factory(sqlite_url))
+    opening_day = datetime.now(BEIJING).date() + timedelta(days=2)
+    hours = BusinessHours(
+        timezone="Asia/Shanghai",
+        days={WEEKDAYS[opening_day.weekday()]: {"open": "09:00", "close": "18:00"}},
+    )
+    desk = ServiceDesk(session_factory(sqlite_url), business_hours=hours)
+    ticket = desk.open_request(
+        "repair", _verified(desk), {"fault_description": "漏水"}, None, "rest"
+    )
+    reply = desk.ticket_reply(ticket)
+    assert reply["first_response_due"] == f"{opening_day.month}月{opening_day.day}日 09:05"
+    assert reply["plan_due"] == f"{opening_day.month}月{opening_day.day}日 11:00"
 
 
 def test_ticket_reply_for_a_new_ticket(fresh_desk: ServiceDesk) -> None:

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
+from bot.handoff.policy import BusinessHours
 from bot.policy import ServicePolicy, SlaStatus
 from bot.services.customers import CustomerService
 from bot.services.orders import UnknownOrder
@@ -82,6 +83,33 @@ def test_open_ticket_records_everything_in_one_go(service: TicketService, zhang_
     assert ticket.created_at == OPENED_AT == ticket.updated_at
     assert [(event.status, event.created_at) for event in ticket.events] == [("opened", OPENED_AT)]
     assert service.timeline(ticket.ticket_no) == ticket
+
+
+def test_a_ticket_opened_while_the_desk_is_closed_starts_its_clocks_at_the_next_opening(
+    demo_sessions: sessionmaker, policy: ServicePolicy, zhang_wei: int
+) -> None:
+    """Nobody answers at 23:30: the 5-minute first response counts from 09:00 the next day."""
+    hours = BusinessHours(
+        timezone="Asia/Shanghai",
+        days={day: {"open": "09:00", "close": "21:00"} for day in ("tue", "wed", "thu")},
+    )
+    service = TicketService(demo_sessions, policy, hours)
+    tuesday_night = datetime(2026, 11, 24, 23, 30, tzinfo=BEIJING)
+    wednesday_morning = datetime(2026, 11, 25, 9, 0, tzinfo=BEIJING)
+    at_night = service.open_ticket(zhang_wei, "repair", "漏水", now=tuesday_night)
+    assert at_night.created_at == tuesday_night
+    assert (at_night.deadlines.first_response, at_night.deadlines.plan) == (
+        wednesday_morning + timedelta(minutes=5),
+        wednesday_morning + timedelta(hours=2),
+    )
+    assert at_night.deadlines.close == wednesday_morning + timedelta(hours=24)
+    by_day = service.open_ticket(zhang_wei, "repair", "漏水", now=OPENED_AT)  # Wednesday 10:00
+    assert by_day.deadlines.first_response == OPENED_AT + timedelta(minutes=5)
+    round_the_clock = TicketService(
+        demo_sessions, policy, BusinessHours(timezone="Asia/Shanghai", always_open=True)
+    )
+    late = round_the_clock.open_ticket(zhang_wei, "repair", "漏水", now=tuesday_night)
+    assert late.deadlines.first_response == tuesday_night + timedelta(minutes=5)
 
 
 def test_sla_deadlines_for_normal_vip_and_urgent(
