@@ -98,11 +98,23 @@ class ActionCancelOutsideForm(Action):
 class ActionCancelRequest(Action):
     """ "算了": drop the half-filled request; identity stays verified for the next one."""
 
+    response = "utter_cancelled"
+
     def name(self) -> str:
         return "action_cancel_request"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        dispatcher.utter_message(response="utter_cancelled")
+        dispatcher.utter_message(response=self.response)
         return clear_request_slots()
+
+
+class ActionLeaveRequest(ActionCancelRequest):
+    """ "再见" in the middle of a request: the customer is leaving, so the form stops asking,
+    and the goodbye says that nothing was sent rather than leaving them to think it was."""
+
+    response = "utter_goodbye_request_unsent"
+
+    def name(self) -> str:
+        return "action_leave_request"

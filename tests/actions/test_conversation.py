@@ -10,6 +10,7 @@ from actions.conversation import (
     ActionCancelOutsideForm,
     ActionCancelRequest,
     ActionClarifyFallback,
+    ActionLeaveRequest,
     intent_labels,
 )
 from tests.actions.conftest import make_tracker, responses
@@ -97,6 +98,13 @@ def test_cancel_clears_the_request_but_keeps_identity(domain) -> None:
     assert responses(dispatcher) == ["utter_cancelled"]
     cleared = {e["name"] for e in events}
     assert "request_reason" in cleared and "order_id" not in cleared
+
+
+def test_goodbye_mid_request_says_nothing_was_sent(domain) -> None:
+    dispatcher, events = run(ActionLeaveRequest(), make_tracker({"product": "冰箱"}), domain)
+    assert responses(dispatcher) == ["utter_goodbye_request_unsent"]
+    assert "product" in {e["name"] for e in events}
+    assert "没有提交" in domain["responses"]["utter_goodbye_request_unsent"][0]["text"]
 
 
 def test_an_unplaced_message_that_reads_like_a_question_is_answered_from_the_kb(
