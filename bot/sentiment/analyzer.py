@@ -33,7 +33,7 @@ from bot.settings import PROJECT_ROOT
 
 SETTINGS_FILE = PROJECT_ROOT / "config" / "sentiment" / "settings.yml"
 CACHE_DIR = PROJECT_ROOT / "var" / "sentiment"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """Bump when the saved model's layout or the feature code changes."""
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")

@@ -134,6 +134,28 @@ def _fault_absence(faults: Iterable[str]) -> re.Pattern[str]:
     return re.compile(f"{after}|{before}")
 
 
+def _turns(section: Any) -> tuple[re.Pattern[str] | None, float]:
+    """The ``turns`` section: words after which the verdict comes, and the weight of what
+    precedes the last of them.  ``clause_start`` words turn only at the start of a clause
+    ("就是物流太慢" turns, "就是这个" inside a clause does not)."""
+    if not isinstance(section, dict):
+        raise LexiconError("turns: expected a mapping")
+    anywhere = _strings(section.get("anywhere", []), "turns.anywhere")
+    clause_start = _strings(section.get("clause_start", []), "turns.clause_start")
+    weight = section.get("weight_before", 1.0)
+    if not isinstance(weight, int | float) or not 0 <= weight <= 1:
+        raise LexiconError("turns.weight_before: expected a number from 0 to 1")
+    parts = [
+        f"(?:{'|'.join(re.escape(w) for w in sorted(words, key=len, reverse=True))})"
+        for words in (anywhere,)
+        if words
+    ]
+    if clause_start:
+        starts = "|".join(re.escape(w) for w in sorted(clause_start, key=len, reverse=True))
+        parts.append(rf"(?:(?<=[\s,.!?;:，。！？；：、~～…])(?:{starts}))")
+    return (re.compile("|".join(parts)) if parts else None), float(weight)
+
+
 class Lexicon:
     """Compiled word lists; ``read(text)`` scans one folded, lower-cased message."""
 
@@ -173,6 +195,7 @@ class Lexicon:
         self._exclamation = _alternation(_strings(data["exclamation"], "exclamation"))
         faults = _strings(data.get("faults") or [], "faults")
         self._fault_absent = _fault_absence(faults) if faults else None
+        self._turn, self._before_turn_weight = _turns(data.get("turns") or {})
 
     @classmethod
     def load(cls, path: Path = LEXICON_FILE) -> Lexicon:
@@ -194,6 +217,21 @@ class Lexicon:
             question=bool(self._question.search(text)),
             exclamations=len(self._exclamation.findall(text)) + text.count("!") // 3,
         )
+        turns = list(self._turn.finditer(text)) if self._turn else []
+        split = turns[-1].start() if turns else 0
+        if split:
+            # "东西不错，就是物流太慢了": the verdict follows the last turn; what came before
+            # it counts for less (its strongest complaint still shows how angry the text is).
+            self._read_span(text[:split], cues)
+            cues.positive *= self._before_turn_weight
+            cues.negative *= self._before_turn_weight
+        self._read_span(text[split:], cues)
+        if cues.sarcasm:  # praise said in anger counts against the service
+            cues.negative += cues.positive
+            cues.positive = 0.0
+        return cues
+
+    def _read_span(self, text: str, cues: Cues) -> None:
         for clause in _CLAUSE_BREAK.split(text):
             if self._fault_absent is not None:
                 # "一点问题都没有" / "没坏" is good news: a complaint turned round.
@@ -202,10 +240,6 @@ class Lexicon:
                 cues.double_negations += absent
             if clause.strip():
                 self._read_clause(clause, cues)
-        if cues.sarcasm:  # praise said in anger counts against the service
-            cues.negative += cues.positive
-            cues.positive = 0.0
-        return cues
 
     def _read_clause(self, clause: str, cues: Cues) -> None:
         matches = [

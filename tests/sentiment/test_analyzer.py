@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.sentiment import Lexicon, Sentiment, SentimentAnalyzer
+from bot.sentiment.lexicon import LEXICON_FILE, LexiconError
 
 
 def test_a_neutral_question_with_a_negative_word_is_not_anger(analyzer: SentimentAnalyzer) -> None:
@@ -361,3 +364,41 @@ def test_praise_for_food_and_couriers_is_positive_and_calm(
     result = analyzer.analyse(text)
     assert (result.label, result.escalate) == ("positive", False), result
     assert "repeated_failure" not in result.reasons
+
+
+def test_the_verdict_follows_a_turn_in_the_lexicon() -> None:
+    lexicon = Lexicon.load()
+    turned = lexicon.read("东西不错，就是物流太慢了")
+    assert turned.negative > turned.positive > 0
+    praised = lexicon.read("虽然贵了点，但是很好用")
+    assert praised.positive > praised.negative > 0
+    # "就是" inside a clause is not a turn: nothing is discounted.
+    assert lexicon.read("就是这个很好用").positive == lexicon.read("很好用").positive
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("洗衣机挺好用，就是送货晚了三天", "negative"),
+        ("电视画面很好，可惜遥控器是坏的", "negative"),
+        ("虽然贵了点 但是很好用", "positive"),
+    ],
+)
+def test_a_mixed_message_reads_as_what_follows_the_turn(
+    analyzer: SentimentAnalyzer, text: str, label: str
+) -> None:
+    """A complaint after praise is still a complaint the desk should see."""
+    assert analyzer.analyse(text).label == label
+
+
+def test_a_broken_lexicon_file_is_refused_with_its_path(tmp_path: Path) -> None:
+    data = yaml.safe_load(LEXICON_FILE.read_text(encoding="utf-8"))
+    data["turns"]["weight_before"] = 2
+    broken = tmp_path / "lexicon.yml"
+    broken.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(LexiconError, match=f"{broken}: turns.weight_before"):
+        Lexicon.load(broken)
+    del data["negators"]
+    broken.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(LexiconError, match="missing sections: negators"):
+        Lexicon.load(broken)
