@@ -277,6 +277,10 @@ class IdentityFormValidation(FormValidationAction):
     ) -> dict[str, Any]:
         slot = parse_time_slot(str(value))
         if slot is None:
+            if tracker.get_slot("requested_slot") != "time_slot":
+                # A stray word read as a time ("快点来", "便宜点") is no answer to a question
+                # the form has not asked: keep what was there, say nothing.
+                return {"time_slot": _value_before_latest_message(tracker, "time_slot")}
             corrected_date = any(
                 e.get("entity") == "date" for e in tracker.latest_message.get("entities", [])
             )

@@ -139,10 +139,17 @@ def test_time_slot_is_normalised(desk, domain) -> None:
         "time_slot": "下午"
     }
     dispatcher = CollectingDispatcher()
-    assert form.validate_time_slot("都行", dispatcher, make_tracker(), domain) == {
-        "time_slot": None
-    }
+    asked = make_tracker({"requested_slot": "time_slot"})
+    assert form.validate_time_slot("都行", dispatcher, asked, domain) == {"time_slot": None}
     assert responses(dispatcher) == ["utter_invalid_time_slot"]
+
+
+def test_a_stray_time_word_before_the_time_question_is_ignored(desk, domain) -> None:
+    """ "快点来" at the address question: "点" is neither a time slot nor an error."""
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker({"requested_slot": "address"}, text="师傅快点来")
+    result = validation("repair_form").validate_time_slot("点", dispatcher, tracker, domain)
+    assert result == {"time_slot": None} and not dispatcher.messages
 
 
 def test_product_must_be_on_the_verified_order(desk, domain) -> None:
