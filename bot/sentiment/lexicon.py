@@ -145,14 +145,9 @@ def _turns(section: Any) -> tuple[re.Pattern[str] | None, float]:
     weight = section.get("weight_before", 1.0)
     if not isinstance(weight, int | float) or not 0 <= weight <= 1:
         raise LexiconError("turns.weight_before: expected a number from 0 to 1")
-    parts = [
-        f"(?:{'|'.join(re.escape(w) for w in sorted(words, key=len, reverse=True))})"
-        for words in (anywhere,)
-        if words
-    ]
+    parts = [f"(?:{_alternation(anywhere).pattern})"] if anywhere else []
     if clause_start:
-        starts = "|".join(re.escape(w) for w in sorted(clause_start, key=len, reverse=True))
-        parts.append(rf"(?:(?<=[\s,.!?;:，。！？；：、~～…])(?:{starts}))")
+        parts.append(rf"(?<=[\s,.!?;:，。！？；：、~～…])(?:{_alternation(clause_start).pattern})")
     return (re.compile("|".join(parts)) if parts else None), float(weight)
 
 
