@@ -402,3 +402,14 @@ def test_a_broken_lexicon_file_is_refused_with_its_path(tmp_path: Path) -> None:
     broken.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with pytest.raises(LexiconError, match="missing sections: negators"):
         Lexicon.load(broken)
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [("米饭有点夹生", "negative"), ("牛肉有股腥味", "negative"), ("屏幕细腻 色彩鲜艳", "positive")],
+)
+def test_food_complaints_are_read_and_fine_praise_is_not(
+    analyzer: SentimentAnalyzer, text: str, label: str
+) -> None:
+    """Grocery customers complain in food words; "细腻" (fine) holds no "腻" (greasy)."""
+    assert analyzer.analyse(text).label == label
