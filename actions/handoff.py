@@ -72,6 +72,12 @@ def need_class_for(trigger: str, reasons: list[str]) -> str:
     return "normal"
 
 
+def customer_words(tracker: Tracker) -> str:
+    """What the customer wrote last, for the call-back ticket ("" for a button's payload)."""
+    text = str(tracker.latest_message.get("text") or "").strip()
+    return "" if text.startswith("/") else text[:500]
+
+
 def _latest_intent(tracker: Tracker) -> str | None:
     """The NLU's intent for the latest message, as parsed (nlu_fallback included)."""
     return (tracker.latest_message.get("intent") or {}).get("name")
@@ -154,7 +160,12 @@ class ActionEscalate(Action):
             # Nothing will take the request down as a ticket: open one for the call-back.
             try:
                 ticket = desk.open_request(
-                    "human", verified, {}, tracker.sender_id, channel_of(tracker)
+                    "safety_callback" if "safety" in reasons else "human",
+                    verified,
+                    {"request_reason": customer_words(tracker)},
+                    tracker.sender_id,
+                    channel_of(tracker),
+                    need_class=need_class_for(trigger, reasons),
                 )
             except ServiceUnavailable:
                 dispatcher.utter_message(response="utter_service_unavailable")

@@ -227,14 +227,19 @@ class ServiceDesk:
         answers: Mapping[str, Any],
         sender_id: str | None,
         channel: str,
+        need_class: str | None = None,
     ) -> TicketView:
-        """Open the ticket for a submitted form (one transaction)."""
+        """Open the ticket for a submitted form (one transaction).
+
+        ``need_class`` is the SLA class the caller already knows (a call-back after a safety
+        escalation is urgent); urgent fault words in the described problem make it urgent
+        anyway, and without either the category's default applies.
+        """
         config = load_request_config()
         kind = config.kinds[kind_name]
         details = {
             label: str(answers[field]) for field, label in kind.fields.items() if answers.get(field)
         }
-        need_class = None
         # Only the described problem counts: a product ("燃气热水器") or an address is no
         # emergency.
         described = str(answers.get(kind.urgent_when) or "") if kind.urgent_when else ""

@@ -32,6 +32,7 @@ VERIFIED = {
     "phone": "13800138000",
     "verified_customer": "SO20261101001",
 }
+VERIFIED_PAIR = ("SO20261101001", "13800138000")
 
 
 def run(action, tracker, domain):
@@ -113,16 +114,47 @@ def test_a_second_escalation_of_the_same_chat_does_not_queue_it_twice(
 def test_nobody_online_a_verified_customer_gets_a_ticket_and_call_back_time(
     handoffs, desk, demo_factory, domain
 ) -> None:
-    dispatcher, events = run(
-        ActionEscalate(), make_tracker(VERIFIED, intent="request_human"), domain
-    )
+    tracker = make_tracker(VERIFIED, text="我要找人工 说了半天没用", intent="request_human")
+    dispatcher, events = run(ActionEscalate(), tracker, domain)
     assert responses(dispatcher) == ["utter_handoff_callback"]
     ticket_no = dispatcher.messages[0]["ticket_id"]
-    assert desk.tickets.timeline(ticket_no).category == "inquiry"
+    ticket = desk.tickets.timeline(ticket_no)
+    assert (ticket.category, ticket.need_class) == ("inquiry", "normal")
+    # whoever calls back reads what the customer asked for
+    assert ticket.details == {"客户原话": "我要找人工 说了半天没用"}
     assert dispatcher.messages[0]["callback_due"]
     assert not any(e["event"] == "pause" for e in events)
     (handoff,) = open_handoffs(demo_factory)
     assert handoff.status == "callback" and handoff.ticket_no == ticket_no
+
+
+@pytest.mark.parametrize(
+    ("reasons", "text", "category", "need_class"),
+    [
+        (["safety"], "热水器外壳有点麻手 是不是漏电", "repair", "urgent"),
+        (["anger"], "你们这服务太气人了！！", "inquiry", "emotional"),
+    ],
+    ids=["safety", "anger"],
+)
+def test_nobody_online_the_call_back_ticket_runs_on_the_escalations_clock(
+    handoffs, desk, domain, reasons: list[str], text: str, category: str, need_class: str
+) -> None:
+    """A safety risk reported at night is an urgent repair ticket, anger an emotional one:
+    their first-response and plan deadlines are the short ones, not a plain inquiry's."""
+    slots = {**VERIFIED, "escalation_trigger": "sentiment_escalate", "escalation_reasons": reasons}
+    dispatcher, _ = run(ActionEscalate(), make_tracker(slots, text=text), domain)
+    callback = next(m for m in dispatcher.messages if m["response"] == "utter_handoff_callback")
+    ticket = desk.tickets.timeline(callback["ticket_id"])
+    assert (ticket.category, ticket.need_class) == (category, need_class)
+    assert ticket.details == {"客户原话": text}
+    plain = desk.open_request("human", desk.verify_identity(*VERIFIED_PAIR), {}, None, "rest")
+    assert ticket.deadlines.plan - ticket.created_at < plain.deadlines.plan - plain.created_at
+
+
+def test_a_button_payload_is_not_taken_for_the_customers_words(handoffs, desk, domain) -> None:
+    tracker = make_tracker(VERIFIED, text="/request_human", intent="request_human")
+    dispatcher, _ = run(ActionEscalate(), tracker, domain)
+    assert desk.tickets.timeline(dispatcher.messages[0]["ticket_id"]).details == {}
 
 
 def test_nobody_online_in_the_middle_of_a_form_the_forms_ticket_is_the_call_backs(

@@ -328,6 +328,17 @@ def test_request_tickets_are_numbered_in_sequence(fresh_desk: ServiceDesk) -> No
     assert (second.category, second.summary, second.details) == ("inquiry", "人工服务请求", {})
 
 
+def test_a_known_need_class_is_kept_and_urgent_words_still_win(fresh_desk: ServiceDesk) -> None:
+    verified = _verified(fresh_desk)
+    upset = {"request_reason": "态度太差了"}
+    assert fresh_desk.open_request("human", verified, upset, None, "rest").need_class == "normal"
+    emotional = fresh_desk.open_request("human", verified, upset, None, "rest", "emotional")
+    assert emotional.need_class == "emotional"
+    smoke = {"request_reason": "热水器冒烟了"}
+    urgent = fresh_desk.open_request("message", verified, smoke, None, "rest", "normal")
+    assert urgent.need_class == "urgent"
+
+
 # -- ticket replies -----------------------------------------------------------------------
 
 
