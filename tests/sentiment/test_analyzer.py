@@ -128,6 +128,7 @@ def test_the_lexicon_counts_double_negations() -> None:
         ("楼上水管爆了 家里淹了", "safety"),
         ("再不给我退款 我就去消基会", "threat"),
         ("这么大的商场就这服务", "sarcasm"),
+        ("好家伙，这就是你们说的正品？", "sarcasm"),
         ("tmd 又让我等", "profanity"),
         ("你他吗能不能快点", "profanity"),
         ("让你们能管事的出来", "request_person"),
@@ -355,6 +356,10 @@ def test_long_review_text_leans_on_the_word_level_direction_model(
         "配送员超帅！！！！",
         "下大雨还送上楼，辛苦小哥了",
         "收到货一点没让人失望",
+        # "最好" alone is advice ("最好先断电"); "最好用" is the best there is.
+        "支付宝最好用了",
+        "蘑菇给的分量挺足的这次",
+        "这个套餐太值了",
     ],
 )
 def test_praise_for_food_and_couriers_is_positive_and_calm(
