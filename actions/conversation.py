@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet, UserUtteranceReverted
+from rasa_sdk.events import EventType, FollowupAction, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -11,9 +11,20 @@ from actions.knowledge import ActionAnswerQuestion
 from actions.tickets import clear_request_slots
 from bot.config_file import intent_labels
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
+from bot.services.customers import mask_phone, normalise_order_no, normalise_phone
 from bot.services.desk import load_request_config
+from bot.services.tickets import normalise_ticket_no
 
 CLARIFY_CHOICES = 2
+# What a customer is likely to want done with an order (or their phone) or a ticket they name.
+ORDER_NEXT_STEPS = (
+    "query_order",
+    "request_return",
+    "request_exchange",
+    "report_fault",
+    "request_installation",
+)
+TICKET_NEXT_STEPS = ("query_ticket_status", "leave_message")
 ACTION_LISTEN = "action_listen"
 
 
@@ -68,6 +79,55 @@ class ActionClarifyFallback(Action):
         buttons.append({"title": none_title or "—", "payload": "/out_of_scope"})
         dispatcher.utter_message(response="utter_clarify", buttons=buttons)
         return [UserUtteranceReverted(), *forget_answer]
+
+
+class ActionNoteDetails(Action):
+    """An order, ticket or phone number with nothing under way ("SO20261101001"): keep it, so
+    the request that follows does not ask for it again, and offer what can be done with it.
+    A bare detail the bot cannot place (a time, an address) is a miss like any other."""
+
+    def name(self) -> str:
+        return "action_note_details"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        found = {e.get("entity"): str(e.get("value") or "") for e in _entities(tracker)}
+        labels = intent_labels()
+        if found.get("ticket_id"):
+            ticket_no = normalise_ticket_no(found["ticket_id"])
+            dispatcher.utter_message(
+                response="utter_noted_ticket",
+                ticket_id=ticket_no,
+                buttons=_intent_buttons(TICKET_NEXT_STEPS, labels),
+            )
+            return [SlotSet("ticket_id", ticket_no)]
+        phone = normalise_phone(found.get("phone", ""))
+        events: list[EventType] = [SlotSet("phone", phone)] if phone else []
+        if found.get("order_id"):
+            order_no = normalise_order_no(found["order_id"])
+            dispatcher.utter_message(
+                response="utter_noted_order",
+                order_id=order_no,
+                buttons=_intent_buttons(ORDER_NEXT_STEPS, labels),
+            )
+            return [SlotSet("order_id", order_no), *events]
+        if phone:
+            dispatcher.utter_message(
+                response="utter_noted_phone",
+                masked_phone=mask_phone(phone),
+                buttons=_intent_buttons(ORDER_NEXT_STEPS, labels),
+            )
+            return events
+        return [FollowupAction(ActionClarifyFallback.NAME)]
+
+
+def _entities(tracker: Tracker) -> list[dict]:
+    return list(tracker.latest_message.get("entities") or [])
+
+
+def _intent_buttons(intents: tuple[str, ...], labels: dict[str, str]) -> list[dict[str, str]]:
+    return [{"title": labels[name], "payload": f"/{name}"} for name in intents if name in labels]
 
 
 def _described_in_an_article(text: str) -> bool:

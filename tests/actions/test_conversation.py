@@ -11,6 +11,7 @@ from actions.conversation import (
     ActionCancelRequest,
     ActionClarifyFallback,
     ActionLeaveRequest,
+    ActionNoteDetails,
     intent_labels,
 )
 from tests.actions.conftest import make_tracker, responses
@@ -147,3 +148,57 @@ def test_cancelling_something_that_exists_is_answered_from_the_knowledge_base(
     assert any(e.get("name") == "kb_search_id" and e.get("value") for e in events)
     dispatcher, _ = run(ActionCancelOutsideForm(), make_tracker(text="帮我取消订单"), domain)
     assert dispatcher.messages[0]["title"] == "取消订单"
+
+
+def entity(name: str, value: str) -> dict:
+    return {"entity": name, "value": value, "start": 0, "end": len(value)}
+
+
+def slots_set(events: list[dict]) -> dict:
+    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+
+def test_an_order_number_with_nothing_under_way_is_kept_and_next_steps_offered(domain) -> None:
+    """ "so20261101001" on its own: the request the customer picks next will not ask again."""
+    tracker = make_tracker(text="so 20261101001", entities=[entity("order_id", "so 20261101001")])
+    dispatcher, events = run(ActionNoteDetails(), tracker, domain)
+    assert responses(dispatcher) == ["utter_noted_order"]
+    assert dispatcher.messages[0]["order_id"] == "SO20261101001"
+    payloads = [b["payload"] for b in dispatcher.messages[0]["buttons"]]
+    assert payloads[:3] == ["/query_order", "/request_return", "/request_exchange"]
+    titles = [b["title"] for b in dispatcher.messages[0]["buttons"]]
+    assert titles[0] == intent_labels()["query_order"]
+    assert slots_set(events) == {"order_id": "SO20261101001"}
+
+
+def test_an_order_and_phone_together_keep_both(domain) -> None:
+    found = [entity("order_id", "SO20261101001"), entity("phone", "138-0013-8000")]
+    dispatcher, events = run(ActionNoteDetails(), make_tracker(entities=found), domain)
+    assert responses(dispatcher) == ["utter_noted_order"]
+    assert slots_set(events) == {"order_id": "SO20261101001", "phone": "13800138000"}
+
+
+def test_a_phone_alone_is_kept_and_shown_masked(domain) -> None:
+    tracker = make_tracker(entities=[entity("phone", "13800138000")])
+    dispatcher, events = run(ActionNoteDetails(), tracker, domain)
+    assert responses(dispatcher) == ["utter_noted_phone"]
+    assert dispatcher.messages[0]["masked_phone"] == "138****8000"
+    assert "13800138000" not in str(dispatcher.messages)
+    assert slots_set(events) == {"phone": "13800138000"}
+
+
+def test_a_ticket_number_offers_its_status_or_a_message(domain) -> None:
+    tracker = make_tracker(entities=[entity("ticket_id", "t20261120-0001")])
+    dispatcher, events = run(ActionNoteDetails(), tracker, domain)
+    assert responses(dispatcher) == ["utter_noted_ticket"]
+    assert [b["payload"] for b in dispatcher.messages[0]["buttons"]] == [
+        "/query_ticket_status",
+        "/leave_message",
+    ]
+    assert slots_set(events) == {"ticket_id": "T20261120-0001"}
+
+
+def test_a_detail_the_bot_cannot_place_is_a_miss_like_any_other(domain) -> None:
+    dispatcher, events = run(ActionNoteDetails(), make_tracker(text="明天上午"), domain)
+    assert dispatcher.messages == []
+    assert events == [{"event": "followup", "timestamp": None, "name": "action_clarify_fallback"}]

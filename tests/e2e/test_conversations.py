@@ -207,6 +207,17 @@ def test_order_delivery_status_after_identity(assistant) -> None:
     assert ORDER in status and "已签收" in status
 
 
+def test_an_order_number_sent_first_is_not_asked_for_again(assistant) -> None:
+    sender = "e2e-order-first"
+    (noted,) = assistant.say(sender, ORDER)
+    assert ORDER in noted["text"]
+    assert "/request_return" in [button["payload"] for button in noted["buttons"]]
+    asked = assistant.texts(sender, "我要退货")
+    assert "手机号" in asked and "订单号" not in asked
+    status = assistant.texts(sender, PHONE)
+    assert "退货原因" in status
+
+
 def test_cancel_in_the_middle_submits_nothing(assistant) -> None:
     sender = "e2e-cancel"
     before = assistant.ticket_count()
