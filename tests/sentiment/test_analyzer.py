@@ -360,6 +360,7 @@ def test_long_review_text_leans_on_the_word_level_direction_model(
         "支付宝最好用了",
         "蘑菇给的分量挺足的这次",
         "这个套餐太值了",
+        "这个价格肯定值",
     ],
 )
 def test_praise_for_food_and_couriers_is_positive_and_calm(
@@ -411,7 +412,12 @@ def test_a_broken_lexicon_file_is_refused_with_its_path(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "label"),
-    [("米饭有点夹生", "negative"), ("牛肉有股腥味", "negative"), ("屏幕细腻 色彩鲜艳", "positive")],
+    [
+        ("米饭有点夹生", "negative"),
+        ("牛肉有股腥味", "negative"),
+        ("汤全洒了 你们怎么打包的", "negative"),
+        ("屏幕细腻 色彩鲜艳", "positive"),
+    ],
 )
 def test_food_complaints_are_read_and_fine_praise_is_not(
     analyzer: SentimentAnalyzer, text: str, label: str
