@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from abc import abstractmethod
 from typing import Any
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
@@ -110,6 +112,36 @@ def _product_on_order(
         )
         return {"product": None}
     return {"product": product}
+
+
+class ActionAskProduct(Action):
+    """Which product, asked as a choice once the order is known: one tap on the order's
+    products instead of typing a name that may not match ("冰箱" on a washing-machine order)."""
+
+    def name(self) -> str:
+        return "action_ask_product"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        order_no = tracker.get_slot("verified_customer")
+        try:
+            names = default_desk().order_products(order_no) if order_no else []
+        except (ServiceUnavailable, UnknownOrder):
+            names = []
+        if not names:
+            dispatcher.utter_message(response="utter_ask_product")
+            return []
+        buttons = [{"title": name, "payload": _inform_product(name)} for name in names]
+        dispatcher.utter_message(
+            response="utter_ask_product_on_order", order_no=order_no, buttons=buttons
+        )
+        return []
+
+
+def _inform_product(name: str) -> str:
+    """A button payload that names the product as an entity: the NLU has nothing to guess."""
+    return "/inform" + json.dumps({"product": name}, ensure_ascii=False)
 
 
 class IdentityFormValidation(FormValidationAction):

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.forms import MAX_IDENTITY_FAILURES, VALIDATIONS
+from actions.forms import MAX_IDENTITY_FAILURES, VALIDATIONS, ActionAskProduct
 from actions.handoff import ValidateCsatForm
 from tests.actions.conftest import make_tracker, responses
 
@@ -162,6 +162,26 @@ def test_product_must_be_on_the_verified_order(desk, domain) -> None:
     assert wrong == {"product": None}
     assert responses(dispatcher) == ["utter_unknown_product"]
     assert "滚筒洗衣机" in dispatcher.messages[0]["order_products"]
+
+
+def test_the_product_is_asked_as_a_choice_of_the_verified_orders_products(desk, domain) -> None:
+    two_items = "SO20261103002"
+    tracker = make_tracker({"order_id": two_items, "verified_customer": two_items})
+    dispatcher = CollectingDispatcher()
+    assert asyncio.run(ActionAskProduct().run(dispatcher, tracker, domain)) == []
+    assert responses(dispatcher) == ["utter_ask_product_on_order"]
+    assert dispatcher.messages[0]["order_no"] == two_items
+    buttons = dispatcher.messages[0]["buttons"]
+    names = desk.order_products(two_items)
+    assert [b["title"] for b in buttons] == names and len(names) == 2
+    # a tap sends the product as an entity: the NLU has nothing to guess
+    assert buttons[0]["payload"] == f'/inform{{"product": "{names[0]}"}}'
+
+
+def test_before_identity_the_product_is_asked_openly(desk, domain) -> None:
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionAskProduct().run(dispatcher, make_tracker({"order_id": ORDER}), domain))
+    assert responses(dispatcher) == ["utter_ask_product"]
 
 
 def test_a_product_named_before_identity_is_checked_once_the_order_is_known(desk, domain) -> None:

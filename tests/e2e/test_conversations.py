@@ -218,6 +218,20 @@ def test_an_order_number_sent_first_is_not_asked_for_again(assistant) -> None:
     assert "退货原因" in status
 
 
+def test_the_product_is_picked_from_the_orders_products(assistant) -> None:
+    """ "冰箱" on an order of a TV and a water purifier: the customer taps the right one."""
+    sender = "e2e-pick-product"
+    assistant.texts(sender, "冰箱不制冷了 帮我报修")
+    assistant.texts(sender, "SO20261103002")
+    replies = assistant.say(sender, OTHER_PHONE)
+    assert "不在订单" in replies[0]["text"]
+    buttons = replies[-1]["buttons"]
+    assert len(buttons) == 2
+    asked = assistant.texts(sender, buttons[0]["payload"])
+    # the product is taken; the fault was in the first message, so the address comes next
+    assert "地址" in asked and "不在订单" not in asked, asked
+
+
 def test_cancel_in_the_middle_submits_nothing(assistant) -> None:
     sender = "e2e-cancel"
     before = assistant.ticket_count()
