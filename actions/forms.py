@@ -14,7 +14,12 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.handoff import ACTION_ESCALATE
-from bot.services.customers import is_valid_order_no, normalise_order_no, normalise_phone
+from bot.services.customers import (
+    is_valid_order_no,
+    mask_phone,
+    normalise_order_no,
+    normalise_phone,
+)
 from bot.services.desk import ServiceUnavailable, default_desk, load_request_config
 from bot.services.orders import UnknownOrder
 from bot.services.scheduling import bookable, parse_date, parse_time_slot, time_slot_label
@@ -165,7 +170,12 @@ class IdentityFormValidation(FormValidationAction):
         if text is None or tracker.get_slot("order_id"):
             return {}
         match = _ORDER_NO_IN_TEXT.search(text)
-        return {"order_id": match.group(0) if match else text}
+        if match:
+            return {"order_id": match.group(0)}
+        phone = normalise_phone(re.sub(r"[^\d+]", "", text))
+        if phone:  # the phone first: kept for the check once the order number comes
+            return {"phone": phone}
+        return {"order_id": text}
 
     async def extract_phone(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -189,11 +199,18 @@ class IdentityFormValidation(FormValidationAction):
             else:
                 dispatcher.utter_message(response="utter_invalid_order_id")
             return {"order_id": None}
-        if tracker.get_slot("verified_customer") and tracker.get_slot("verified_customer") != (
-            order_no
-        ):
+        verified = tracker.get_slot("verified_customer")
+        if verified and verified != order_no:
             # A different order: the phone has to be checked again for this one.
             return {"order_id": order_no, "phone": None, "verified_customer": None}
+        phone = tracker.get_slot("phone")
+        if not verified and phone and _value_before_latest_message(tracker, "phone") == phone:
+            # The phone came first ("13800138000", then the order number): check the pair
+            # now, or the form would finish with an identity nobody checked.
+            return {
+                "order_id": order_no,
+                **self._check_identity(order_no, phone, dispatcher, tracker, domain),
+            }
         return {"order_id": order_no}
 
     def validate_phone(
@@ -205,7 +222,23 @@ class IdentityFormValidation(FormValidationAction):
             return {"phone": None}
         order_no = tracker.get_slot("order_id")
         if not order_no:
+            if tracker.get_slot("requested_slot") == "order_id":
+                # Given when the order number was asked for: say it is kept, then ask again.
+                dispatcher.utter_message(
+                    response="utter_phone_kept_order_needed", masked_phone=mask_phone(phone)
+                )
             return {"phone": phone}
+        return self._check_identity(order_no, phone, dispatcher, tracker, domain)
+
+    def _check_identity(
+        self,
+        order_no: str,
+        phone: str,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        """The order/phone pair against the store, with the failure count and lock-out."""
         failures = int(tracker.get_slot("identity_failures") or 0)
         if failures >= MAX_IDENTITY_FAILURES:
             dispatcher.utter_message(response="utter_identity_locked")

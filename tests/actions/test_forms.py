@@ -217,6 +217,39 @@ def test_an_order_number_typed_for_the_product_switches_orders(desk, domain) -> 
     assert result == {"order_id": "SO20261120009", "phone": None, "verified_customer": None}
 
 
+def test_a_phone_typed_for_the_order_number_is_kept_not_counted_as_a_failure(desk, domain) -> None:
+    form = validation("order_status_form")
+    tracker = make_tracker({"requested_slot": "order_id"}, text="138 0013 8000")
+    dispatcher = CollectingDispatcher()
+    assert asyncio.run(form.extract_order_id(dispatcher, tracker, domain)) == {"phone": PHONE}
+    result = form.validate_phone(PHONE, dispatcher, tracker, domain)
+    assert result == {"phone": PHONE}
+    assert responses(dispatcher) == ["utter_phone_kept_order_needed"]
+    assert dispatcher.messages[0]["masked_phone"] == "138****8000"
+
+
+def phone_given_earlier(phone: str, order_text: str):
+    """A tracker whose phone slot was filled before the latest message (the order number)."""
+    tracker = make_tracker({"requested_slot": "order_id", "phone": phone}, text=order_text)
+    earlier = {"event": "slot", "name": "phone", "value": phone}
+    tracker.events = [earlier, *tracker.events]
+    return tracker
+
+
+def test_an_order_number_after_the_phone_checks_the_pair(desk, domain) -> None:
+    form = validation("order_status_form")
+    dispatcher = CollectingDispatcher()
+    result = form.validate_order_id(ORDER, dispatcher, phone_given_earlier(PHONE, ORDER), domain)
+    assert result["order_id"] == ORDER and result["verified_customer"] == ORDER
+    assert dispatcher.messages == []
+    wrong = form.validate_order_id(
+        ORDER, dispatcher, phone_given_earlier(OTHER_PHONE, ORDER), domain
+    )
+    assert wrong["order_id"] is None and wrong["phone"] is None
+    assert wrong["identity_failures"] == 1
+    assert responses(dispatcher) == ["utter_identity_not_found"]
+
+
 def test_too_short_fault_description_asks_for_more(desk, domain) -> None:
     dispatcher = CollectingDispatcher()
     form = validation("repair_form")

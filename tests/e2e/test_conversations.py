@@ -232,6 +232,15 @@ def test_the_product_is_picked_from_the_orders_products(assistant) -> None:
     assert "地址" in asked and "不在订单" not in asked, asked
 
 
+def test_a_phone_sent_before_the_order_number_is_kept_and_checked(assistant) -> None:
+    sender = "e2e-phone-first"
+    assistant.texts(sender, "我的订单发货了吗")
+    kept = assistant.texts(sender, PHONE)
+    assert "138****8000" in kept and "没有找到" not in kept and "格式" not in kept
+    status = assistant.texts(sender, ORDER)
+    assert ORDER in status and "已签收" in status
+
+
 def test_cancel_in_the_middle_submits_nothing(assistant) -> None:
     sender = "e2e-cancel"
     before = assistant.ticket_count()
