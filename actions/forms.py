@@ -8,7 +8,7 @@ from abc import abstractmethod
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
@@ -144,6 +144,31 @@ class ActionAskProduct(Action):
         return []
 
 
+def _ticket_order(ticket_no: str) -> str | None:
+    """The order of the ticket the customer named, if the store knows one."""
+    try:
+        return default_desk().ticket_order_no(ticket_no)
+    except ServiceUnavailable:
+        return None
+
+
+class ActionFindTicketOrder(Action):
+    """Before the ticket-status form: a ticket number in the request ("T20261120-0001 到哪了")
+    stands for its order, so the form asks only for the phone on that order."""
+
+    def name(self) -> str:
+        return "action_find_ticket_order"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        ticket_no = _entity_value(tracker, "ticket_id") or tracker.get_slot("ticket_id")
+        if not ticket_no or tracker.get_slot("verified_customer"):
+            return []
+        order_no = _ticket_order(ticket_no)
+        return [SlotSet("order_id", order_no)] if order_no else []
+
+
 def _inform_product(name: str) -> str:
     """A button payload that names the product as an entity: the NLU has nothing to guess."""
     return "/inform" + json.dumps({"product": name}, ensure_ascii=False)
@@ -192,6 +217,9 @@ class IdentityFormValidation(FormValidationAction):
         order_no = normalise_order_no(str(value))
         if not is_valid_order_no(order_no):
             ticket_no = _entity_value(tracker, "ticket_id")
+            ticket_order = _ticket_order(ticket_no) if ticket_no else None
+            if ticket_order:  # the ticket's own order: only the phone on it is still needed
+                return self.validate_order_id(ticket_order, dispatcher, tracker, domain)
             if ticket_no:  # a ticket number is kept (ticket_id slot); identity is still needed
                 dispatcher.utter_message(
                     response="utter_ticket_no_needs_order", ticket_id=ticket_no

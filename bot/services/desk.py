@@ -303,6 +303,16 @@ class ServiceDesk:
             raise ServiceUnavailable from exc
         return sorted(tickets, key=lambda t: t.created_at, reverse=True)
 
+    def ticket_order_no(self, ticket_no: str) -> str | None:
+        """The order a ticket was opened for (None for an unknown ticket or one without an
+        order): a customer who knows the ticket number then needs only the order's phone."""
+        try:
+            return self.tickets.timeline(normalise_ticket_no(ticket_no)).order_no
+        except UnknownTicket:
+            return None
+        except SQLAlchemyError as exc:
+            raise ServiceUnavailable from exc
+
     def has_open_ticket(self, customer_id: int) -> bool:
         """Whether the customer still waits on a ticket (not yet resolved, closed or cancelled)."""
         try:

@@ -8,7 +8,12 @@ from datetime import timedelta
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.forms import MAX_IDENTITY_FAILURES, VALIDATIONS, ActionAskProduct
+from actions.forms import (
+    MAX_IDENTITY_FAILURES,
+    VALIDATIONS,
+    ActionAskProduct,
+    ActionFindTicketOrder,
+)
 from actions.handoff import ValidateCsatForm
 from tests.actions.conftest import make_tracker, responses
 
@@ -347,6 +352,42 @@ def test_a_ticket_number_given_for_the_order_number_is_acknowledged(desk, domain
     }
     assert responses(dispatcher) == ["utter_ticket_no_needs_order"]
     assert dispatcher.messages[0]["ticket_id"] == "T20261207-0001"
+
+
+DEMO_TICKET = "T20261120-0001"  # the demo repair ticket on order SO20261101001
+
+
+def ticket_entity(ticket_no: str) -> list[dict]:
+    return [{"entity": "ticket_id", "value": ticket_no, "start": 0, "end": len(ticket_no)}]
+
+
+def test_a_known_ticket_number_for_the_order_number_stands_for_its_order(desk, domain) -> None:
+    tracker = make_tracker(
+        {"requested_slot": "order_id"}, text=DEMO_TICKET, entities=ticket_entity(DEMO_TICKET)
+    )
+    dispatcher = CollectingDispatcher()
+    form = validation("ticket_status_form")
+    assert form.validate_order_id(DEMO_TICKET, dispatcher, tracker, domain) == {"order_id": ORDER}
+    assert dispatcher.messages == []  # the phone question comes next
+
+
+@pytest.mark.parametrize(
+    ("slots", "entities", "expected"),
+    [
+        ({}, ticket_entity(DEMO_TICKET.lower()), [ORDER]),
+        ({"ticket_id": DEMO_TICKET}, [], [ORDER]),
+        ({}, ticket_entity("T20261207-0001"), []),  # unknown ticket: the form asks as usual
+        ({"ticket_id": DEMO_TICKET, "verified_customer": ORDER}, [], []),  # already verified
+        ({}, [], []),
+    ],
+    ids=["named-in-request", "noted-earlier", "unknown", "verified", "no-ticket"],
+)
+def test_a_ticket_status_request_with_a_ticket_number_needs_only_the_phone(
+    desk, domain, slots: dict, entities: list, expected: list
+) -> None:
+    tracker = make_tracker(slots, text="工单处理到哪一步了", entities=entities)
+    events = asyncio.run(ActionFindTicketOrder().run(CollectingDispatcher(), tracker, domain))
+    assert [e["value"] for e in events if e["name"] == "order_id"] == expected
 
 
 def test_typed_order_number_without_entity_is_extracted(desk, domain) -> None:

@@ -241,6 +241,18 @@ def test_a_phone_sent_before_the_order_number_is_kept_and_checked(assistant) -> 
     assert ORDER in status and "已签收" in status
 
 
+def test_a_ticket_number_and_the_phone_are_enough_to_see_the_ticket(assistant) -> None:
+    sender = "e2e-ticket-number"
+    asked = assistant.texts(sender, "工单T20261120-0001 处理到哪一步了")
+    assert "手机号" in asked and "订单号" not in asked
+    timeline = assistant.texts(sender, PHONE)
+    assert "T20261120-0001" in timeline
+    # someone else's phone sees nothing of it
+    other = "e2e-ticket-number-other"
+    assistant.texts(other, "工单T20261120-0001 处理到哪一步了")
+    assert "T20261120-0001" not in assistant.texts(other, OTHER_PHONE)
+
+
 def test_cancel_in_the_middle_submits_nothing(assistant) -> None:
     sender = "e2e-cancel"
     before = assistant.ticket_count()

@@ -339,6 +339,11 @@ def test_a_known_need_class_is_kept_and_urgent_words_still_win(fresh_desk: Servi
     assert urgent.need_class == "urgent"
 
 
+def test_a_tickets_order_is_found_by_its_number(desk: ServiceDesk) -> None:
+    assert desk.ticket_order_no(" t20261120-0001 ") == "SO20261101001"
+    assert desk.ticket_order_no("T20990101-0001") is None
+
+
 # -- ticket replies -----------------------------------------------------------------------
 
 
