@@ -129,6 +129,14 @@ _STOPWORDS = frozenset(
     "可能 比较 一般 好 用 去 来 了吗 么样 您 家 们 "
     "很 太 挺 蛮 特别 非常 十分 有点 有些 有点儿 越来越 超级 极其 相当 格外 实在".split()
 )
+_LEAD_IN = re.compile(
+    r"^(?:(?:你好|您好|hi|hello|在吗|在不在|亲|客服)[\s,，.。!！?？~～]*)*"
+    r"(?:(?:我|俺)?(?:就|还)?(?:想|要)?"
+    r"(?:问问|问一下|问下|咨询一下|咨询下|咨询|了解一下|了解下|请教一下|请教|打听一下|打听下)"
+    r"[\s,，:：]*)?"
+)
+"""How a message may open before the question ("你好，我想问问积分怎么用"): taken off so the
+question is scored on what it asks, however politely it starts."""
 _DEGREE_PREFIX = "很太挺蛮"
 """Degree adverbs jieba glues to the word they modify ("很大", "太慢", "挺好用"): the word
 counts without them, so "噪音很大" matches an article that says "噪音大"."""
@@ -191,6 +199,7 @@ class TextFolder:
 
     def fold(self, text: str) -> str:
         text = normalise_text(text).lower()
+        text = _LEAD_IN.sub("", text, count=1) or text
         if self._pattern is not None:
             text = self._pattern.sub(lambda m: self._synonyms[m.group(0)], text)
         return text

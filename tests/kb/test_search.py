@@ -92,6 +92,27 @@ def test_traditional_query_finds_the_same_article(
     assert hits == kb.search(simplified)
 
 
+@pytest.mark.parametrize(
+    ("polite", "plain"),
+    [
+        ("你好 我想问问积分怎么用", "积分怎么用"),
+        ("您好，想咨询一下以旧换新怎么弄", "以旧换新怎么弄"),
+        ("在吗？我想了解一下延保", "延保"),
+    ],
+)
+def test_how_a_question_opens_does_not_change_the_answer(
+    kb: KnowledgeBase, polite: str, plain: str
+) -> None:
+    """A greeting and "我想问问" are manners, not content: the answer is the plain question's."""
+    assert kb.search(polite) and kb.search(polite) == kb.search(plain)
+
+
+def test_a_wish_is_not_taken_for_a_lead_in(kb: KnowledgeBase) -> None:
+    """ "我想退货" keeps its "想": only asking words ("问问", "咨询一下") are manners."""
+    assert TextFolder({}).fold("我想退货") == "我想退货"
+    assert TextFolder({}).fold("我想问问 积分") == "积分"
+
+
 def test_full_width_case_and_emoji_do_not_change_the_answer(kb: KnowledgeBase) -> None:
     assert kb.search("空调不制冷？？😀") == kb.search("空调不制冷?")
     washer = kb.search("Ｗａｓｈｅｒ漏水")
