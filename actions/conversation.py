@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
@@ -74,7 +76,7 @@ class ActionClarifyFallback(Action):
         labels = intent_labels()
         ranking = tracker.latest_message.get("intent_ranking") or []
         candidates = [r["name"] for r in ranking if r.get("name") in labels][:CLARIFY_CHOICES]
-        buttons = [{"title": labels[name], "payload": f"/{name}"} for name in candidates]
+        buttons = _intent_buttons(candidates, labels)
         none_title = domain.get("responses", {}).get("utter_clarify_none", [{}])[0].get("text")
         buttons.append({"title": none_title or "—", "payload": "/out_of_scope"})
         dispatcher.utter_message(response="utter_clarify", buttons=buttons)
@@ -92,7 +94,8 @@ class ActionNoteDetails(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        found = {e.get("entity"): str(e.get("value") or "") for e in _entities(tracker)}
+        entities = tracker.latest_message.get("entities") or []
+        found = {e.get("entity"): str(e.get("value") or "") for e in entities}
         labels = intent_labels()
         if found.get("ticket_id"):
             ticket_no = normalise_ticket_no(found["ticket_id"])
@@ -122,11 +125,8 @@ class ActionNoteDetails(Action):
         return [FollowupAction(ActionClarifyFallback.NAME)]
 
 
-def _entities(tracker: Tracker) -> list[dict]:
-    return list(tracker.latest_message.get("entities") or [])
-
-
-def _intent_buttons(intents: tuple[str, ...], labels: dict[str, str]) -> list[dict[str, str]]:
+def _intent_buttons(intents: Sequence[str], labels: dict[str, str]) -> list[dict[str, str]]:
+    """A button per intent, titled as intent_labels.yml names it, sending the intent itself."""
     return [{"title": labels[name], "payload": f"/{name}"} for name in intents if name in labels]
 
 
