@@ -36,6 +36,8 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.config_file import intent_labels
+
 log = logging.getLogger(__name__)
 
 BOT_BACK_RESPONSE = "utter_bot_back"
@@ -85,6 +87,17 @@ def _iso(timestamp: float | None) -> str:
     return moment.isoformat(timespec="seconds")
 
 
+def _as_tapped(event: UserUttered) -> str:
+    """What a tapped button said, for the agent: the values it carried ('/inform{"product":
+    "65寸智能电视"}' → "65寸智能电视") or the request it stands for ("/request_return" →
+    "申请退货"), instead of the payload."""
+    values = [str(e.get("value")) for e in event.entities or [] if e.get("value")]
+    if values:
+        return " ".join(values)
+    intent = (event.intent or {}).get("name") or ""
+    return intent_labels().get(intent) or event.text or ""
+
+
 def transcript_entry(event: Event) -> dict[str, Any] | None:
     """One event as the console shows it; None for events that are not part of the chat."""
     if isinstance(event, UserUttered):
@@ -94,7 +107,7 @@ def transcript_entry(event: Event) -> dict[str, Any] | None:
         metadata = getattr(event, "metadata", None) or {}
         return {
             "type": "user",
-            "text": event.text,
+            "text": _as_tapped(event) if (event.text or "").startswith("/") else event.text,
             "at": _iso(event.timestamp),
             "intent": (event.intent or {}).get("name"),
             "sentiment": parse.get("sentiment"),

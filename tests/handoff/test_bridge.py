@@ -71,6 +71,17 @@ def test_transcript_has_customer_bot_agent_and_system_turns_in_order() -> None:
     assert all(e["at"].endswith("+00:00") for e in entries)
 
 
+def test_a_tapped_button_reads_as_what_it_said_not_its_payload() -> None:
+    product = [{"entity": "product", "value": "65寸智能电视", "start": 0, "end": 6}]
+    tapped = [
+        customer("/request_return", "request_return"),
+        customer('/inform{"product": "65寸智能电视"}', "inform", product),
+        customer("/unknown_intent", "unknown_intent"),
+    ]
+    texts = [entry["text"] for entry in transcript_of(tapped)]
+    assert texts == ["申请退货", "65寸智能电视", "/unknown_intent"]
+
+
 def test_learned_summary_lists_intents_entities_open_form_and_useful_slots() -> None:
     tracker = DialogueStateTracker.from_events("c", EVENTS, DOMAIN.slots)
     learned = learned_from(tracker)
