@@ -96,33 +96,28 @@ class ActionNoteDetails(Action):
     ) -> list[EventType]:
         entities = tracker.latest_message.get("entities") or []
         found = {e.get("entity"): str(e.get("value") or "") for e in entities}
-        labels = intent_labels()
+        phone = normalise_phone(found.get("phone", ""))
+        kept: list[EventType] = [SlotSet("phone", phone)] if phone else []
         if found.get("ticket_id"):
             ticket_no = normalise_ticket_no(found["ticket_id"])
-            dispatcher.utter_message(
-                response="utter_noted_ticket",
-                ticket_id=ticket_no,
-                buttons=_intent_buttons(TICKET_NEXT_STEPS, labels),
+            response, values, steps = (
+                "utter_noted_ticket",
+                {"ticket_id": ticket_no},
+                TICKET_NEXT_STEPS,
             )
-            return [SlotSet("ticket_id", ticket_no)]
-        phone = normalise_phone(found.get("phone", ""))
-        events: list[EventType] = [SlotSet("phone", phone)] if phone else []
-        if found.get("order_id"):
+            kept = [SlotSet("ticket_id", ticket_no)]
+        elif found.get("order_id"):
             order_no = normalise_order_no(found["order_id"])
-            dispatcher.utter_message(
-                response="utter_noted_order",
-                order_id=order_no,
-                buttons=_intent_buttons(ORDER_NEXT_STEPS, labels),
-            )
-            return [SlotSet("order_id", order_no), *events]
-        if phone:
-            dispatcher.utter_message(
-                response="utter_noted_phone",
-                masked_phone=mask_phone(phone),
-                buttons=_intent_buttons(ORDER_NEXT_STEPS, labels),
-            )
-            return events
-        return [FollowupAction(ActionClarifyFallback.NAME)]
+            response, values, steps = "utter_noted_order", {"order_id": order_no}, ORDER_NEXT_STEPS
+            kept = [SlotSet("order_id", order_no), *kept]
+        elif phone:
+            response, values = "utter_noted_phone", {"masked_phone": mask_phone(phone)}
+            steps = ORDER_NEXT_STEPS
+        else:
+            return [FollowupAction(ActionClarifyFallback.NAME)]
+        buttons = _intent_buttons(steps, intent_labels())
+        dispatcher.utter_message(response=response, buttons=buttons, **values)
+        return kept
 
 
 def _intent_buttons(intents: Sequence[str], labels: dict[str, str]) -> list[dict[str, str]]:

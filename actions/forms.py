@@ -169,6 +169,11 @@ class ActionFindTicketOrder(Action):
         return [SlotSet("order_id", order_no)] if order_no else []
 
 
+def _typed_phone(text: str) -> str | None:
+    """The mobile number a customer typed, however spaced or dashed ("138 0013-8000")."""
+    return normalise_phone(re.sub(r"[^\d+]", "", text))
+
+
 def _inform_product(name: str) -> str:
     """A button payload that names the product as an entity: the NLU has nothing to guess."""
     return "/inform" + json.dumps({"product": name}, ensure_ascii=False)
@@ -197,7 +202,7 @@ class IdentityFormValidation(FormValidationAction):
         match = _ORDER_NO_IN_TEXT.search(text)
         if match:
             return {"order_id": match.group(0)}
-        phone = normalise_phone(re.sub(r"[^\d+]", "", text))
+        phone = _typed_phone(text)
         if phone:  # the phone first: kept for the check once the order number comes
             return {"phone": phone}
         return {"order_id": text}
@@ -244,7 +249,7 @@ class IdentityFormValidation(FormValidationAction):
     def validate_phone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        phone = normalise_phone(re.sub(r"[^\d+]", "", str(value)))
+        phone = _typed_phone(str(value))
         if phone is None:
             dispatcher.utter_message(response="utter_invalid_phone")
             return {"phone": None}
