@@ -119,6 +119,19 @@ def _product_on_order(
     return {"product": product}
 
 
+def _only_product(order_no: str, dispatcher: CollectingDispatcher) -> dict[str, Any]:
+    """The product of a one-product order, said back instead of asked: nothing to choose."""
+    try:
+        names = set(default_desk().order_products(order_no))
+    except (ServiceUnavailable, UnknownOrder):
+        return {}
+    if len(names) != 1:
+        return {}
+    (product,) = names
+    dispatcher.utter_message(response="utter_product_from_order", product=product)
+    return {"product": product}
+
+
 class ActionAskProduct(Action):
     """Which product, asked as a choice once the order is known: one tap on the order's
     products instead of typing a name that may not match ("冰箱" on a washing-machine order)."""
@@ -299,10 +312,13 @@ class IdentityFormValidation(FormValidationAction):
             "customer_tier": verified.customer_tier,
             "has_open_ticket": open_ticket,
         }
-        named = tracker.get_slot("product")
-        if named and "product" in self.domain_slots(domain):
-            # Named before the order was known ("电饭煲坏了"): check it against the order.
-            result.update(_product_on_order(verified.order_no, named, dispatcher))
+        if "product" in self.domain_slots(domain):
+            named = tracker.get_slot("product")
+            if named:
+                # Named before the order was known ("电饭煲坏了"): check it against the order.
+                result.update(_product_on_order(verified.order_no, named, dispatcher))
+            else:
+                result.update(_only_product(verified.order_no, dispatcher))
         return result
 
     def validate_product(

@@ -202,6 +202,23 @@ def test_a_product_named_before_identity_is_checked_once_the_order_is_known(desk
     assert "product" not in result and dispatcher.messages == []
 
 
+def test_a_one_product_order_fills_the_product_and_says_so(desk, domain) -> None:
+    """Nothing to choose on a one-item order: the product is said back, not asked."""
+    tracker = make_tracker({"order_id": ORDER}, text=PHONE)
+    dispatcher = CollectingDispatcher()
+    result = validation("maintenance_form").validate_phone(PHONE, dispatcher, tracker, domain)
+    assert result["verified_customer"] == ORDER and result["product"] == "滚筒洗衣机"
+    assert responses(dispatcher) == ["utter_product_from_order"]
+    assert dispatcher.messages[0]["product"] == "滚筒洗衣机"
+    # two products: still the customer's choice
+    two_items = "SO20261103002"
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker({"order_id": two_items}, text=OTHER_PHONE)
+    result = validation("repair_form").validate_phone(OTHER_PHONE, dispatcher, tracker, domain)
+    assert result["verified_customer"] == two_items and "product" not in result
+    assert dispatcher.messages == []
+
+
 def test_an_order_number_typed_for_the_product_switches_orders(desk, domain) -> None:
     """The product is on another order: the customer sends that order's number."""
     form = validation("repair_form")

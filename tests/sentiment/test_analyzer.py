@@ -18,6 +18,14 @@ def test_a_neutral_question_with_a_negative_word_is_not_anger(analyzer: Sentimen
         assert (result.label, result.escalate) == ("neutral", False), text
 
 
+def test_a_heater_that_will_not_light_is_a_fault_not_a_fire(analyzer: SentimentAnalyzer) -> None:
+    """ "打不着火" (the igniter fails) shares "着火" with a real fire: only the fire escalates."""
+    for text in ("我家热水器打不着火 能来修吗", "煤气灶点不着火了 要报修"):
+        result = analyzer.analyse(text)
+        assert not result.escalate and "safety" not in result.reasons, (text, result)
+    assert "safety" in analyzer.analyse("厨房的燃气灶着火了").reasons
+
+
 def test_degree_makes_mild_and_strong_complaints_differ(analyzer: SentimentAnalyzer) -> None:
     mild, strong = analyzer.analyse("物流有点慢"), analyzer.analyse("物流慢死了")
     assert mild.label == strong.label == "negative"
