@@ -14,6 +14,7 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.handoff import ACTION_ESCALATE
+from bot.kb.service import default_knowledge_service, looks_like_question
 from bot.services.customers import (
     is_valid_order_no,
     mask_phone,
@@ -153,6 +154,32 @@ class ActionAskProduct(Action):
         buttons = [{"title": name, "payload": _inform_product(name)} for name in names]
         dispatcher.utter_message(
             response="utter_ask_product_on_order", order_no=order_no, buttons=buttons
+        )
+        return []
+
+
+class ActionAskAddress(Action):
+    """Where the technician should come, with the order's delivery address as one tap (most
+    visits are where the item was delivered); any other address can still be typed."""
+
+    def name(self) -> str:
+        return "action_ask_address"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        order_no = tracker.get_slot("verified_customer")
+        try:
+            address = default_desk().order_address(order_no) if order_no else ""
+        except (ServiceUnavailable, UnknownOrder):
+            address = ""
+        if not address:
+            dispatcher.utter_message(response="utter_ask_address")
+            return []
+        dispatcher.utter_message(
+            response="utter_ask_address_on_order",
+            address=address,
+            buttons=[{"title": address, "payload": address}],
         )
         return []
 
@@ -467,3 +494,29 @@ FORMS = (
     "order_status_form",
 )
 VALIDATIONS = [_form_validation(form) for form in FORMS]
+
+FREE_TEXT_SLOTS = frozenset(
+    {"request_reason", "fault_description", "address", "complaint_detail", "complaint_expectation"}
+)
+"""Slots whose answer is the customer's own words, whatever they are about."""
+
+
+def form_answer_taken_for_a_question(
+    dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+) -> list[EventType] | None:
+    """The answer to the form's open question that the NLU filed as a question.
+
+    "音质一般" at "退货原因?" reads to the NLU like a product question; once the knowledge
+    base has no article for it either and it carries no question marker, it is the reason,
+    checked by the form's own validation. None when the message is a real digression."""
+    slot, form = tracker.get_slot("requested_slot"), tracker.active_loop_name
+    text = str(tracker.latest_message.get("text") or "").strip()
+    if form not in FORMS or slot not in FREE_TEXT_SLOTS or tracker.get_slot("kb_article"):
+        return None
+    if not text or text.startswith("/") or looks_like_question(text):
+        return None
+    if default_knowledge_service().answers_at_all(text):
+        return None
+    validation = next(cls() for cls in VALIDATIONS if cls().name() == f"validate_{form}")
+    result = getattr(validation, f"validate_{slot}")(text, dispatcher, tracker, domain)
+    return [SlotSet(name, value) for name, value in result.items()]

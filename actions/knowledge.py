@@ -8,6 +8,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.forms import form_answer_taken_for_a_question
 from bot.kb.articles import Article
 from bot.kb.search import Hit
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service
@@ -58,6 +59,9 @@ class ActionAnswerQuestion(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        form_answer = form_answer_taken_for_a_question(dispatcher, tracker, domain)
+        if form_answer is not None:
+            return form_answer
         service = default_knowledge_service()
         article_id = tracker.get_slot("kb_article")
         try:

@@ -111,6 +111,10 @@ class KnowledgeService:
         (nothing is logged: only the answer that follows is)."""
         return bool(self._cache.get().search(query, k=1, threshold=STATEMENT_THRESHOLD))
 
+    def answers_at_all(self, query: str) -> bool:
+        """Whether any article passes the answer threshold for ``query`` (nothing is logged)."""
+        return bool(self._cache.get().search(query, k=1))
+
     def open_article(
         self, article_id: str, sender_id: str | None = None, second_try: bool = False
     ) -> KnowledgeAnswer:

@@ -208,6 +208,10 @@ class ServiceDesk:
         """Product names on the order, for "which item?" questions."""
         return [item.product_name for item in self._order(order_no).items]
 
+    def order_address(self, order_no: str) -> str:
+        """Where the order was delivered: the likely place for a visit, offered as a choice."""
+        return self._order(order_no).address
+
     def match_product(self, order_no: str, mention: str) -> str | None:
         """The order's product the customer means by ``mention`` ("洗衣机" → "滚筒洗衣机")."""
         items = self._order(order_no).items

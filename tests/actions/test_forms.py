@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.forms import (
     MAX_IDENTITY_FAILURES,
     VALIDATIONS,
+    ActionAskAddress,
     ActionAskProduct,
     ActionFindTicketOrder,
 )
@@ -47,7 +48,7 @@ def test_lower_case_order_number_is_accepted(desk, domain) -> None:
 def test_right_order_and_phone_verify_the_customer(desk, domain) -> None:
     dispatcher = CollectingDispatcher()
     tracker = make_tracker({"order_id": ORDER})
-    result = validation("return_form").validate_phone(PHONE, dispatcher, tracker, domain)
+    result = validation("order_status_form").validate_phone(PHONE, dispatcher, tracker, domain)
     assert result["phone"] == PHONE
     assert result["verified_customer"] == ORDER
     assert dispatcher.messages == []
@@ -183,6 +184,22 @@ def test_the_product_is_asked_as_a_choice_of_the_verified_orders_products(desk, 
     assert buttons[0]["payload"] == f'/inform{{"product": "{names[0]}"}}'
 
 
+def test_the_delivery_address_is_offered_for_the_visit(desk, domain) -> None:
+    tracker = make_tracker({"order_id": ORDER, "verified_customer": ORDER})
+    dispatcher = CollectingDispatcher()
+    assert asyncio.run(ActionAskAddress().run(dispatcher, tracker, domain)) == []
+    assert responses(dispatcher) == ["utter_ask_address_on_order"]
+    delivered_to = desk.order_address(ORDER)
+    assert delivered_to.startswith("北京市朝阳区建国路88号")
+    assert dispatcher.messages[0]["address"] == delivered_to
+    # the tap sends the address as if typed: the form's answer to its own question
+    assert dispatcher.messages[0]["buttons"] == [{"title": delivered_to, "payload": delivered_to}]
+    # not verified yet: no address from the store
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionAskAddress().run(dispatcher, make_tracker({"order_id": ORDER}), domain))
+    assert responses(dispatcher) == ["utter_ask_address"]
+
+
 def test_before_identity_the_product_is_asked_openly(desk, domain) -> None:
     dispatcher = CollectingDispatcher()
     asyncio.run(ActionAskProduct().run(dispatcher, make_tracker({"order_id": ORDER}), domain))
@@ -198,7 +215,7 @@ def test_a_product_named_before_identity_is_checked_once_the_order_is_known(desk
     assert responses(dispatcher) == ["utter_unknown_product"]
     # a form that asks for no product does not care
     dispatcher = CollectingDispatcher()
-    result = validation("return_form").validate_phone(PHONE, dispatcher, tracker, domain)
+    result = validation("price_dispute_form").validate_phone(PHONE, dispatcher, tracker, domain)
     assert "product" not in result and dispatcher.messages == []
 
 

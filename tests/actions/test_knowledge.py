@@ -32,6 +32,30 @@ def test_question_gets_the_short_answer_title_and_feedback_buttons(knowledge) ->
     assert slots["kb_search_id"] is not None
 
 
+def test_a_forms_open_answer_filed_as_a_question_is_taken_as_the_answer(knowledge) -> None:
+    """ "音质一般" at the return-reason question: no article, no question word — the reason."""
+    waiting = {"active_loop": "return_form", "requested_slot": "request_reason"}
+    tracker = make_tracker(waiting, text="不喜欢 音质一般", intent="ask_question")
+    dispatcher, slots = run(ActionAnswerQuestion(), tracker)
+    assert dispatcher.messages == [] and slots == {"request_reason": "不喜欢 音质一般"}
+    # a real question in the middle of the form is still answered, and the slot left alone
+    tracker = make_tracker(waiting, text="退货运费谁出", intent="ask_question")
+    dispatcher, slots = run(ActionAnswerQuestion(), tracker)
+    assert responses(dispatcher) == ["utter_kb_answer"] and "request_reason" not in slots
+    # as is anything asked as a question, article or not
+    tracker = make_tracker(waiting, text="你们卖二手车吗", intent="ask_question")
+    dispatcher, slots = run(ActionAnswerQuestion(), tracker)
+    assert responses(dispatcher) == ["utter_kb_not_found"] and "request_reason" not in slots
+    # the form's own check still applies: too short to be a fault description
+    short = {"active_loop": "repair_form", "requested_slot": "fault_description"}
+    dispatcher, slots = run(
+        ActionAnswerQuestion(), make_tracker(short, text="音质", intent="ask_question")
+    )
+    assert responses(dispatcher) == ["utter_text_too_short"] and slots == {
+        "fault_description": None
+    }
+
+
 def test_unanswerable_question_offers_a_ticket_or_a_person(knowledge) -> None:
     tracker = make_tracker(text="你们卖二手车吗", intent="ask_question")
     dispatcher, _ = run(ActionAnswerQuestion(), tracker)

@@ -232,6 +232,33 @@ def test_the_product_is_picked_from_the_orders_products(assistant) -> None:
     assert "地址" in asked and "不在订单" not in asked, asked
 
 
+def test_a_one_product_order_books_a_visit_at_the_delivery_address_in_one_tap(assistant):
+    """No product question on a one-item order; the delivery address is one tap away."""
+    sender = "e2e-one-product"
+    assistant.texts(sender, "我想预约上门安装")
+    assistant.texts(sender, ORDER)
+    replies = assistant.say(sender, PHONE)
+    assert "滚筒洗衣机" in replies[0]["text"], replies
+    address_button = replies[-1]["buttons"][0]
+    assert "地址" in replies[-1]["text"] and "建国路88号" in address_button["title"]
+    assert "哪天" in assistant.texts(sender, address_button["payload"])
+    assert "已为您建立工单" in assistant.texts(sender, "后天下午")
+    details = assistant.latest_ticket_details()
+    assert details["商品"] == "滚筒洗衣机" and details["上门地址"] == address_button["payload"]
+
+
+def test_a_return_reason_that_reads_like_a_product_question_is_the_reason(assistant):
+    """The NLU files "不喜欢 音质一般" as a question; no article answers it, so it is the
+    reason, and the headphones named at the start are the product on a two-item order."""
+    sender = "e2e-reason-not-question"
+    assistant.texts(sender, "耳机不想要了 我要退货")
+    assistant.texts(sender, "SO20261103002")
+    assert "原因" in assistant.texts(sender, OTHER_PHONE)
+    assert "已为您建立工单" in assistant.texts(sender, "不喜欢 音质一般")
+    details = assistant.latest_ticket_details()
+    assert details["退货原因"] == "不喜欢 音质一般" and details["商品"] == "无线耳机"
+
+
 def test_a_phone_sent_before_the_order_number_is_kept_and_checked(assistant) -> None:
     sender = "e2e-phone-first"
     assistant.texts(sender, "我的订单发货了吗")
