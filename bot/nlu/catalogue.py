@@ -54,3 +54,13 @@ def product_by_alias(text: str) -> CatalogueProduct | None:
         if needle == product.name.lower() or needle in (a.lower() for a in product.aliases):
             return product
     return None
+
+
+def skus_mentioned(text: str) -> frozenset[str]:
+    """The catalogue products a message names by name or alias ("冰箱嗡嗡响" → the fridge)."""
+    haystack = text.lower()
+    return frozenset(
+        product.sku
+        for product in load_catalogue()
+        if any(word.lower() in haystack for word in (product.name, *product.aliases) if word)
+    )

@@ -231,6 +231,10 @@ class SentimentAnalyzer:
             escalation_logit = float(self._escalation.logits(folded, dense)[0])
             escalation_probability = 1 / (1 + math.exp(-escalation_logit))
             threshold = float(self.settings.get("escalate_threshold", 0.5))
+            if label == "neutral":
+                # A calm-reading message needs a surer classifier to bring in a person
+                # ("你们能做什么" shares "你们" with many angry messages).
+                threshold = float(self.settings.get("neutral_escalate_threshold", threshold))
             escalate = bool(self._always_escalate.intersection(reasons)) or (
                 escalation_probability >= threshold
             )

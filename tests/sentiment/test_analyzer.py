@@ -18,6 +18,16 @@ def test_a_neutral_question_with_a_negative_word_is_not_anger(analyzer: Sentimen
         assert (result.label, result.escalate) == ("neutral", False), text
 
 
+def test_a_calm_question_needs_a_surer_classifier_to_bring_in_a_person(
+    analyzer: SentimentAnalyzer,
+) -> None:
+    """ "你们能做什么" shares "你们" with angry messages; read as neutral, it escalates only
+    above ``neutral_escalate_threshold``, not at the plain threshold."""
+    assert analyzer.settings["neutral_escalate_threshold"] > analyzer.settings["escalate_threshold"]
+    result = analyzer.analyse("你们能做什么")
+    assert (result.label, result.escalate) == ("neutral", False), result
+
+
 def test_a_heater_that_will_not_light_is_a_fault_not_a_fire(analyzer: SentimentAnalyzer) -> None:
     """ "打不着火" (the igniter fails) shares "着火" with a real fire: only the fire escalates."""
     for text in ("我家热水器打不着火 能来修吗", "煤气灶点不着火了 要报修"):
@@ -147,6 +157,9 @@ def test_the_lexicon_counts_double_negations() -> None:
         ("洗衣机的水漏到插座上了", "safety"),
         ("孩子吃了你们的蛋糕拉肚子", "safety"),
         ("别让机器人跟我说 叫人工", "request_person"),
+        # Insults aimed at the staff (missed by the first independent set).
+        ("你们客服就是一帮废物", "profanity"),
+        ("你们脑子进水了吧 填的地址都能送错", "profanity"),
     ],
 )
 def test_escalation_reasons(analyzer: SentimentAnalyzer, text: str, reason: str) -> None:
