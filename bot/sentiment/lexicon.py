@@ -151,6 +151,21 @@ def _turns(section: Any) -> tuple[re.Pattern[str] | None, float]:
     return (re.compile("|".join(parts)) if parts else None), float(weight)
 
 
+def _word_groups(groups: Any) -> list[list[re.Pattern[str]]]:
+    """``safety_together``: groups of word lists that flag a risk only when every list has a
+    word in the message (a gas word and a smell: "燃气灶关了还一直有气味")."""
+    if not isinstance(groups, list):
+        raise LexiconError("safety_together: expected a list of groups of word lists")
+    compiled = []
+    for index, group in enumerate(groups):
+        if not isinstance(group, list) or len(group) < 2:
+            raise LexiconError(f"safety_together[{index}]: expected at least two word lists")
+        compiled.append(
+            [_alternation(_strings(words, f"safety_together[{index}]")) for words in group]
+        )
+    return compiled
+
+
 class Lexicon:
     """Compiled word lists; ``read(text)`` scans one folded, lower-cased message."""
 
@@ -186,6 +201,7 @@ class Lexicon:
         self._scan = _alternation(self._roles)
         self._flags = {name: _alternation(_strings(data[name], name)) for name in FLAG_CATEGORIES}
         self._flag_exclusions = _alternation(_strings(data["flag_exclusions"], "flag_exclusions"))
+        self._safety_together = _word_groups(data.get("safety_together") or [])
         self._question = _alternation(_strings(data["question_markers"], "question_markers"))
         self._exclamation = _alternation(_strings(data["exclamation"], "exclamation"))
         faults = _strings(data.get("faults") or [], "faults")
@@ -212,6 +228,8 @@ class Lexicon:
             question=bool(self._question.search(text)),
             exclamations=len(self._exclamation.findall(text)) + text.count("!") // 3,
         )
+        if any(all(part.search(flag_text) for part in group) for group in self._safety_together):
+            cues.flags["safety"] = True
         turns = list(self._turn.finditer(text)) if self._turn else []
         split = turns[-1].start() if turns else 0
         if split:

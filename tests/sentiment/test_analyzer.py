@@ -157,6 +157,9 @@ def test_the_lexicon_counts_double_negations() -> None:
         ("洗衣机的水漏到插座上了", "safety"),
         ("孩子吃了你们的蛋糕拉肚子", "safety"),
         ("别让机器人跟我说 叫人工", "request_person"),
+        # A gas smell said in parts (safety_together in the lexicon).
+        ("灶台那边总有股燃气的味道 阀门关了也有", "safety"),
+        ("I can smell gas near the water heater", "safety"),
         # Insults aimed at the staff (missed by the first independent set).
         ("你们客服就是一帮废物", "profanity"),
         ("你们脑子进水了吧 填的地址都能送错", "profanity"),
@@ -424,6 +427,11 @@ def test_a_broken_lexicon_file_is_refused_with_its_path(tmp_path: Path) -> None:
     broken = tmp_path / "lexicon.yml"
     broken.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with pytest.raises(LexiconError, match=f"{broken}: turns.weight_before"):
+        Lexicon.load(broken)
+    data["turns"]["weight_before"] = 0.5
+    data["safety_together"] = [[["燃气"]]]
+    broken.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(LexiconError, match=r"safety_together\[0\]: expected at least two"):
         Lexicon.load(broken)
     del data["negators"]
     broken.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
