@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 from abc import abstractmethod
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -25,6 +26,7 @@ from bot.services.desk import ServiceUnavailable, default_desk, load_request_con
 from bot.services.orders import UnknownOrder
 from bot.services.scheduling import bookable, parse_date, parse_time_slot, time_slot_label
 
+T = TypeVar("T")
 MAX_IDENTITY_FAILURES = 3
 MIN_DESCRIPTION_CHARS = 4
 DIGRESSION_INTENTS = {
@@ -120,12 +122,20 @@ def _product_on_order(
     return {"product": product}
 
 
+def _read_order(order_no: str | None, read: Callable[[str], T], otherwise: T) -> T:
+    """What ``read`` says of the verified order, or ``otherwise`` when there is none or the
+    store cannot say (the question is then asked openly)."""
+    if not order_no:
+        return otherwise
+    try:
+        return read(order_no)
+    except (ServiceUnavailable, UnknownOrder):
+        return otherwise
+
+
 def _only_product(order_no: str, dispatcher: CollectingDispatcher) -> dict[str, Any]:
     """The product of a one-product order, said back instead of asked: nothing to choose."""
-    try:
-        names = set(default_desk().order_products(order_no))
-    except (ServiceUnavailable, UnknownOrder):
-        return {}
+    names = set(_read_order(order_no, default_desk().order_products, []))
     if len(names) != 1:
         return {}
     (product,) = names
@@ -144,10 +154,7 @@ class ActionAskProduct(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         order_no = tracker.get_slot("verified_customer")
-        try:
-            names = default_desk().order_products(order_no) if order_no else []
-        except (ServiceUnavailable, UnknownOrder):
-            names = []
+        names = _read_order(order_no, default_desk().order_products, [])
         if not names:
             dispatcher.utter_message(response="utter_ask_product")
             return []
@@ -168,11 +175,9 @@ class ActionAskAddress(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        order_no = tracker.get_slot("verified_customer")
-        try:
-            address = default_desk().order_address(order_no) if order_no else ""
-        except (ServiceUnavailable, UnknownOrder):
-            address = ""
+        address = _read_order(
+            tracker.get_slot("verified_customer"), default_desk().order_address, ""
+        )
         if not address:
             dispatcher.utter_message(response="utter_ask_address")
             return []
