@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,6 +32,9 @@ from bot.store.models import CSAT_MAX_SCORE
 CSAT_WORDS_FILE = PROJECT_ROOT / "config" / "csat_words.yml"
 # Which form takes the customer's request down when nobody can take the chat.
 COMPLAINT_FORM, MESSAGE_FORM = "complaint_form", "message_form"
+LOOKUP_FORMS = frozenset({"order_status_form", "ticket_status_form"})
+"""Forms that look something up and open no ticket: a request raised during one (nobody
+online) is taken down by its own form instead."""
 EMOTIONAL_TRIGGERS = frozenset({"sentiment_escalate", "negative_streak", "complaint"})
 
 
@@ -151,7 +154,8 @@ class ActionEscalate(Action):
             )
             return [*events, ConversationPaused()]
         callback_due = format_time(outcome.callback_due, desk.policy)
-        in_form = bool(tracker.active_loop.get("name"))
+        active_form = tracker.active_loop.get("name")
+        in_form = bool(active_form) and active_form not in LOOKUP_FORMS
         carry_on = _offline_carry_on(trigger, tracker, policy)
         followup = carry_on or _offline_form(trigger, tracker, policy)
         if followup == COMPLAINT_FORM:
@@ -185,6 +189,9 @@ class ActionEscalate(Action):
             # The form under way takes the request down; its ticket is the call-back's ticket
             # (linked when it opens), so no second ticket is made for the same request.
             return events
+        if active_form:
+            # A lookup under way ("到哪了") gives way to the form that takes the request down.
+            events += [ActiveLoop(None), SlotSet("requested_slot", None)]
         return [*events, SlotSet("handoff_followup", followup)]
 
 

@@ -247,6 +247,20 @@ def test_nobody_online_a_complaint_is_taken_down_by_the_complaint_form(handoffs,
     assert followup["handoff_followup"] == "complaint_form"
 
 
+def test_a_complaint_during_a_lookup_offline_leaves_the_lookup_for_the_complaint_form(
+    handoffs, domain
+) -> None:
+    """ "你们太慢了吧 气死了" while the order-status form asks for the order: that form opens no
+    ticket, so it stops and the complaint form takes the complaint down as promised."""
+    looking_up = {"active_loop": "order_status_form", "requested_slot": "order_id"}
+    tracker = make_tracker(looking_up, text="你们太慢了吧 气死了", intent="complain")
+    dispatcher, events = run(ActionEscalate(), tracker, domain)
+    assert responses(dispatcher) == ["utter_complaint_ack"]
+    assert [e["name"] for e in events if e["event"] == "active_loop"] == [None]
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["handoff_followup"] == "complaint_form" and slots["requested_slot"] is None
+
+
 def test_an_angry_complaint_offline_is_taken_down_by_the_complaint_form(handoffs, domain) -> None:
     """The message escalated on its sentiment (that trigger wins the tie with "complaint"),
     yet it is a complaint: the complaint form takes it down, not the message form."""

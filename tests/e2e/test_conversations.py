@@ -259,6 +259,20 @@ def test_a_return_reason_that_reads_like_a_product_question_is_the_reason(assist
     assert details["退货原因"] == "不喜欢 音质一般" and details["商品"] == "无线耳机"
 
 
+def test_a_complaint_during_an_order_lookup_is_taken_down_when_nobody_is_online(assistant):
+    """The order-status form opens no ticket: the complaint promised "优先登记" gets its own."""
+    sender = "e2e-complaint-in-lookup"
+    assert "订单号" in assistant.texts(sender, "怎么还没到")
+    before = assistant.ticket_count()
+    complained = assistant.texts(sender, "你们太慢了吧 气死了")
+    assert "投诉" in complained and "怎么处理" in complained, complained
+    assistant.texts(sender, "尽快发货 给个说法")
+    assistant.texts(sender, "SO20261110004")
+    assert "已为您建立工单" in assistant.texts(sender, "13600136000")
+    assert assistant.ticket_count() == before + 1
+    assert assistant.latest_ticket_details()["客户诉求"] == "尽快发货 给个说法"
+
+
 def test_a_phone_sent_before_the_order_number_is_kept_and_checked(assistant) -> None:
     sender = "e2e-phone-first"
     assistant.texts(sender, "我的订单发货了吗")
