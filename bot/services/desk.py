@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.handoff.policy import BusinessHours, load_escalation_policy
 from bot.nlu.catalogue import load_catalogue, product_by_alias
 from bot.nlu.text import normalise_text
-from bot.policy import ReturnWindows, ServicePolicy, load_policy
+from bot.policy import ReturnWindows, ServicePolicy, SlaStatus, load_policy
 from bot.services.customers import CustomerService, VerifiedOrder, mask_phone
 from bot.services.orders import OrderService, OrderView, UnknownOrder
 from bot.services.tickets import TicketService, TicketView, UnknownTicket, normalise_ticket_no
@@ -279,16 +279,27 @@ class ServiceDesk:
             + (f"：{e.note}" if e.note else "")
             for e in ticket.events
         )
+        sla = self.tickets.sla_state(ticket)
         return {
             "ticket_id": ticket.ticket_no,
             "category_label": ticket.category_label,
             "status_label": ticket.status_label,
             "timeline": events,
-            "first_response_due": format_time(ticket.deadlines.first_response, self.policy),
-            "plan_due": format_time(ticket.deadlines.plan, self.policy),
-            "close_due": format_time(ticket.deadlines.close, self.policy),
+            "first_response_due": self._deadline(
+                ticket.deadlines.first_response, sla.first_response
+            ),
+            "plan_due": self._deadline(ticket.deadlines.plan, sla.plan),
+            "close_due": self._deadline(ticket.deadlines.close, sla.close),
             "next_step": ticket.next_step_text,
         }
+
+    def _deadline(self, due: datetime, state: SlaStatus) -> str:
+        """A deadline as the customer reads it: the time, and how it went once it is decided
+        ("11月21日 09:15（已超时）"): a past promise is not shown as if still open."""
+        shown = format_time(due, self.policy)
+        if state is SlaStatus.PENDING:
+            return shown
+        return f"{shown}（{self.policy.texts.sla_states[state.value]}）"
 
     def customer_tickets(self, verified: VerifiedOrder, ticket_no: str | None) -> list[TicketView]:
         """The customer's tickets, newest first; one ticket when a number is given.

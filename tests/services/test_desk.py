@@ -153,6 +153,9 @@ def test_open_return_request(fresh_desk: ServiceDesk) -> None:
     assert ticket.details == {"退货原因": "尺寸不合适"}
     assert (ticket.order_no, ticket.customer_name) == (ZHANG_ORDER, "张伟")
     assert (ticket.sender_id, ticket.channel) == ("sender-1", "wechat")
+    # a new ticket's clocks are all still running: times alone, no verdict yet
+    reply = fresh_desk.ticket_reply(ticket)
+    assert all("（" not in reply[f"{clock}_due"] for clock in ("first_response", "plan", "close"))
 
 
 def test_open_repair_request_with_smoke_is_urgent(fresh_desk: ServiceDesk) -> None:
@@ -364,9 +367,10 @@ def test_ticket_reply_for_a_demo_ticket(desk: ServiceDesk) -> None:
                 "预计3个工作日内完成更换。",
             ]
         ),
-        "first_response_due": "11月20日 09:20",
-        "plan_due": "11月20日 11:15",
-        "close_due": "11月21日 09:15",
+        # acknowledged and planned in time; not closed by its deadline, and the customer sees it
+        "first_response_due": "11月20日 09:20（按时完成）",
+        "plan_due": "11月20日 11:15（按时完成）",
+        "close_due": "11月21日 09:15（已超时）",
         "next_step": "工作人员正在处理，有进展会及时通知您。",
     }
 
