@@ -499,6 +499,7 @@ FORMS = (
     "order_status_form",
 )
 VALIDATIONS = [_form_validation(form) for form in FORMS]
+VALIDATION_BY_FORM = dict(zip(FORMS, VALIDATIONS, strict=True))
 
 FREE_TEXT_SLOTS = frozenset(
     {"request_reason", "fault_description", "address", "complaint_detail", "complaint_expectation"}
@@ -522,6 +523,6 @@ def form_answer_taken_for_a_question(
         return None
     if default_knowledge_service().answers_at_all(text):
         return None
-    validation = next(cls() for cls in VALIDATIONS if cls().name() == f"validate_{form}")
+    validation = VALIDATION_BY_FORM[form]()
     result = getattr(validation, f"validate_{slot}")(text, dispatcher, tracker, domain)
     return [SlotSet(name, value) for name, value in result.items()]

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from bot.kb.articles import SCENARIOS, Article
-from bot.kb.search import Hit, KnowledgeBaseCache, shared_cache
+from bot.kb.search import Hit, KnowledgeBase, KnowledgeBaseCache, shared_cache
 from bot.nlu.catalogue import skus_mentioned
 from bot.store.db import session_factory, session_scope
 from bot.store.models import KbSearch
@@ -69,6 +69,18 @@ class Gap:
     unhelpful: int
 
 
+def _second_candidate(kb: KnowledgeBase, query: str, hits: list[Hit]) -> Hit | None:
+    """The runner-up to offer when the best hit did not help, skipping articles about other
+    products than the one the customer named (a microwave article for a humming fridge)."""
+    named = skus_mentioned(query)
+    for hit in hits[1:]:
+        article = kb.article(hit.id)
+        about = set(article.products) if article else set()
+        if not named or not about or named & about:
+            return hit
+    return None
+
+
 class KnowledgeService:
     def __init__(
         self, factory: sessionmaker | None = None, cache: KnowledgeBaseCache | None = None
@@ -100,24 +112,12 @@ class KnowledgeService:
         """Search and log; hits are empty when nothing passes the threshold."""
         kb = self._cache.get()
         hits = kb.search(query, k=k)
-        second = self._second_candidate(query, hits)
+        second = _second_candidate(kb, query, hits)
         search_id = self._log(query, kb.folder.fold(query), hits, sender_id)
         # The threshold decides whether there is an answer at all; every choice must reach it.
         candidates = () if hits else kb.search(query, k=SUGGESTIONS, threshold=SUGGESTION_FLOOR)
         suggestions = tuple(h for h in candidates if h.score >= SUGGESTION_FLOOR)
         return KnowledgeAnswer(search_id, tuple(hits), second, suggestions)
-
-    def _second_candidate(self, query: str, hits: list[Hit]) -> Hit | None:
-        """The runner-up to offer when the best hit did not help, skipping articles about other
-        products than the one the customer named (a microwave article for a humming fridge)."""
-        named = skus_mentioned(query)
-        kb = self._cache.get()
-        for hit in hits[1:]:
-            article = kb.article(hit.id)
-            about = set(article.products) if article else set()
-            if not named or not about or named & about:
-                return hit
-        return None
 
     def answers_confidently(self, query: str) -> bool:
         """Whether an article answers ``query`` surely enough to reply to a statement with it

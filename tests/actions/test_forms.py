@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.forms import (
     MAX_IDENTITY_FAILURES,
+    VALIDATION_BY_FORM,
     VALIDATIONS,
     ActionAskAddress,
     ActionAskProduct,
@@ -22,7 +23,7 @@ ORDER, PHONE, OTHER_PHONE = "SO20261101001", "13800138000", "13900139000"
 
 
 def validation(form: str):
-    return next(cls() for cls in VALIDATIONS if cls().name() == f"validate_{form}")
+    return VALIDATION_BY_FORM[form]()
 
 
 def test_every_form_in_the_domain_has_a_validation_action(domain) -> None:
