@@ -97,8 +97,12 @@ def test_rasa_test_nlu_still_works(trained_model: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "holdout",
-    [HOLDOUT_FILE, HOLDOUT_FILE.with_name("nlu_fresh2.yml")],
-    ids=["holdout", "independently-written"],
+    [
+        HOLDOUT_FILE,
+        HOLDOUT_FILE.with_name("nlu_fresh2.yml"),
+        HOLDOUT_FILE.with_name("nlu_fresh3.yml"),
+    ],
+    ids=["holdout", "independently-written", "second-independent"],
 )
 def test_intents_on_held_out_messages(trained_model: Path, holdout: Path) -> None:
     report = evaluate(trained_model, holdout)
