@@ -13,7 +13,7 @@ from bot.sentiment.lexicon import LEXICON_FILE, LexiconError
 
 
 def test_a_neutral_question_with_a_negative_word_is_not_anger(analyzer: SentimentAnalyzer) -> None:
-    for text in ("故障怎么排查?", "洗衣机漏水了 怎么报修", "退货要运费吗"):
+    for text in ("故障怎么排查?", "洗衣机漏水了 怎么报修", "退货要运费吗", "请问退钱要多久到账"):
         result = analyzer.analyse(text)
         assert (result.label, result.escalate) == ("neutral", False), text
 
@@ -530,6 +530,7 @@ def test_question_words_negate_nothing() -> None:
         ("666 修一次坏一次", "negative", True),
         ("这次的服务让我刮目相看", "positive", False),
         ("交了智商税 退钱", "negative", True),
+        ("我想退钱", "neutral", False),
     ],
 )
 def test_slang_praise_and_slang_anger(
