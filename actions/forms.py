@@ -15,7 +15,7 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.handoff import ACTION_ESCALATE
-from bot.kb.service import default_knowledge_service, looks_like_question
+from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
 from bot.services.customers import (
     is_valid_order_no,
     mask_phone,
@@ -120,6 +120,33 @@ def _product_on_order(
         )
         return {"product": None}
     return {"product": product}
+
+
+_ADDRESS_MARKERS = re.compile(
+    r"[省市区县镇乡村路街道巷弄号楼栋幢室院座层苑园厦]|单元|小区|公寓|广场|大厦|\d{2,}"
+)
+"""What any address a technician can find holds: a place name suffix or a house number."""
+
+_DELIVERY_ADDRESS_WORDS = re.compile(
+    r"送货地址|收货地址|原地址|原来的地址|老地址|订单地址|下单地址|地址不变|同一个地址|就这个地址"
+    r"|^(?:对|是的?|好的?|嗯|可以|没错|就这里|就那里|一样|同上)[。！!,.，]*$"
+)
+"""The customer points to the delivery address offered as a button, in words."""
+
+
+def _answer_in_passing(question: str, sender_id: str, dispatcher: CollectingDispatcher) -> None:
+    """A question asked at a form's question that takes it as an answer: the article's short
+    answer (searched and logged like any other), or word that none was found."""
+    try:
+        hits = default_knowledge_service().answer(question, sender_id).hits
+    except KnowledgeUnavailable:
+        hits = ()
+    if hits:
+        dispatcher.utter_message(
+            response="utter_kb_answer_in_passing", answer=hits[0].answer, title=hits[0].title
+        )
+    else:
+        dispatcher.utter_message(response="utter_kb_not_found_in_passing")
 
 
 def _read_order(order_no: str | None, read: Callable[[str], T], otherwise: T) -> T:
@@ -332,7 +359,14 @@ class IdentityFormValidation(FormValidationAction):
             dispatcher.utter_message(
                 response="utter_identity_locked" if locked else "utter_identity_not_found"
             )
-            return {"order_id": None, "phone": None, "identity_failures": float(failures)}
+            # Most mismatches are a mistyped phone: the order number stays and only the phone
+            # is asked again (a new order number replaces it).  Unknown order or wrong phone,
+            # the reply is the same, so nothing says which orders exist.
+            return {
+                "order_id": None if locked else order_no,
+                "phone": None,
+                "identity_failures": float(failures),
+            }
         try:
             open_ticket = default_desk().has_open_ticket(verified.customer_id)
         except ServiceUnavailable:
@@ -463,7 +497,22 @@ class IdentityFormValidation(FormValidationAction):
         return self._validate_description("fault_description", value, dispatcher, tracker)
 
     def validate_address(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
-        return self._validate_description("address", value, dispatcher, tracker)
+        """A place a technician can find: the delivery address when the customer points to it
+        ("就是送货地址", "对"), otherwise text that names one (a road, a number, a building).
+        "两台都装" or "保养要收费吗？" at this question is no address."""
+        text = str(value or "").strip()
+        delivery = _read_order(
+            tracker.get_slot("verified_customer"), default_desk().order_address, ""
+        )
+        if delivery and (text == delivery or _DELIVERY_ADDRESS_WORDS.search(text)):
+            return {"address": delivery}
+        result = self._validate_description("address", value, dispatcher, tracker)
+        if result["address"] and not _ADDRESS_MARKERS.search(text):
+            if looks_like_question(text):
+                _answer_in_passing(text, tracker.sender_id, dispatcher)
+            dispatcher.utter_message(response="utter_address_unclear")
+            return {"address": None}
+        return result
 
     def validate_request_reason(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
         text = str(value or "").strip()

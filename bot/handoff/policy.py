@@ -251,9 +251,15 @@ class EscalationPolicy(_StrictModel):
         turns: Sequence[TurnSignal],
         customer_tier: str | None,
         has_open_ticket: bool,
+        *,
+        in_form: bool = False,
+        person_offered: bool = False,
     ) -> EscalationDecision | None:
         """Whether the message just received (last of `turns`, oldest first) needs a person.
 
+        ``in_form``: the message answers a form's question; ``person_offered``: this
+        conversation already brought in a person or promised a call-back.  Either way a VIP
+        is already being helped, so their open ticket alone brings in no one again.
         When several triggers fire, the most severe wins (ties: the order of TRIGGERS).
         """
         if not turns:
@@ -265,7 +271,9 @@ class EscalationPolicy(_StrictModel):
                 self._negative_streak(turns),
                 self._intent_trigger("complaint", turns, ("complaint",)),
                 self._intent_trigger("request_human", turns, ("request_person",)),
-                self._vip_open_ticket(turns, customer_tier, has_open_ticket),
+                None
+                if in_form or person_offered
+                else self._vip_open_ticket(turns, customer_tier, has_open_ticket),
                 self._fallback_streak(turns),
             )
             if decision is not None

@@ -28,6 +28,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
     ConversationResumed,
+    SessionStarted,
     SlotSet,
     UserUttered,
 )
@@ -81,6 +82,17 @@ def turn_signals(tracker: DialogueStateTracker, max_turns: int = MAX_TURNS) -> l
                 }
             )
     return [TurnSignal(**turn) for turn in turns[-max_turns:]]
+
+
+def person_offered(tracker: DialogueStateTracker) -> bool:
+    """Whether this session already brought in a person or promised a call-back."""
+    offered = False
+    for event in tracker.events:
+        if isinstance(event, SessionStarted):
+            offered = False
+        elif isinstance(event, ActionExecuted) and event.action_name == ACTION_ESCALATE:
+            offered = True
+    return offered
 
 
 @DefaultV1Recipe.register(
@@ -147,6 +159,8 @@ class EscalationTriggerPolicy(Policy):
             turn_signals(tracker),
             tracker.get_slot(TIER_SLOT),
             bool(tracker.get_slot(OPEN_TICKET_SLOT)),
+            in_form=tracker.active_loop_name is not None,
+            person_offered=person_offered(tracker),
         )
         if decision is None:
             return self._prediction(scores)

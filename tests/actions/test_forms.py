@@ -63,9 +63,21 @@ def test_wrong_phone_and_unknown_order_get_the_same_reply(desk, domain) -> None:
         PHONE, unknown_order, make_tracker({"order_id": "SO20260101999"}), domain
     )
     assert responses(wrong_phone) == responses(unknown_order) == ["utter_identity_not_found"]
+    # Either way the order number given stays and only the phone is asked again.
+    assert (first["order_id"], second["order_id"]) == (ORDER, "SO20260101999")
     for result in (first, second):
-        assert result["order_id"] is None and result["phone"] is None
+        assert result["phone"] is None
         assert "verified_customer" not in result
+
+
+def test_a_corrected_phone_verifies_against_the_order_already_given(desk, domain) -> None:
+    form = validation("repair_form")
+    failed = form.validate_phone(
+        OTHER_PHONE, CollectingDispatcher(), make_tracker({"order_id": ORDER}), domain
+    )
+    retry = make_tracker({"order_id": failed["order_id"], "identity_failures": 1.0})
+    result = form.validate_phone(PHONE, CollectingDispatcher(), retry, domain)
+    assert result["verified_customer"] == ORDER and result["phone"] == PHONE
 
 
 def test_repeated_identity_failures_lock_the_lookup(desk, domain) -> None:
@@ -201,6 +213,52 @@ def test_the_delivery_address_is_offered_for_the_visit(desk, domain) -> None:
     assert responses(dispatcher) == ["utter_ask_address"]
 
 
+@pytest.mark.parametrize("said", ["就是送货地址", "对", "地址不变", "送到原地址就行"])
+def test_pointing_to_the_delivery_address_takes_it(desk, domain, said) -> None:
+    tracker = make_tracker(
+        {"order_id": ORDER, "verified_customer": ORDER, "requested_slot": "address"}, text=said
+    )
+    result = validation("installation_form").validate_address(
+        said, CollectingDispatcher(), tracker, domain
+    )
+    assert result == {"address": desk.order_address(ORDER)}
+
+
+@pytest.mark.parametrize(
+    "said", ["北京市海淀区中关村大街27号", "望京花园3号楼2单元501", "浦东新区张杨路500弄"]
+)
+def test_a_typed_address_is_taken_as_said(desk, domain, said) -> None:
+    tracker = make_tracker({"requested_slot": "address"}, text=said)
+    result = validation("repair_form").validate_address(
+        said, CollectingDispatcher(), tracker, domain
+    )
+    assert result == {"address": said}
+
+
+def test_words_that_name_no_place_are_no_address(desk, domain) -> None:
+    """ "两台都装" at the address question: asked again, never booked as the address."""
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker({"requested_slot": "address"}, text="两台都装哈")
+    form = validation("installation_form")
+    assert form.validate_address("两台都装哈", dispatcher, tracker, domain) == {"address": None}
+    assert responses(dispatcher) == ["utter_address_unclear"]
+
+
+def test_a_question_at_the_address_question_is_answered_not_booked(desk, domain) -> None:
+    dispatcher = CollectingDispatcher()
+    question = "等下，退货运费谁出？"
+    tracker = make_tracker({"requested_slot": "address"}, text=question)
+    form = validation("maintenance_form")
+    assert form.validate_address(question, dispatcher, tracker, domain) == {"address": None}
+    assert responses(dispatcher) == ["utter_kb_answer_in_passing", "utter_address_unclear"]
+    assert dispatcher.messages[0]["title"] and dispatcher.messages[0]["answer"]
+    dispatcher = CollectingDispatcher()
+    unknown = "你们老板叫什么名字呢？"
+    tracker = make_tracker({"requested_slot": "address"}, text=unknown)
+    assert form.validate_address(unknown, dispatcher, tracker, domain) == {"address": None}
+    assert responses(dispatcher) == ["utter_kb_not_found_in_passing", "utter_address_unclear"]
+
+
 def test_before_identity_the_product_is_asked_openly(desk, domain) -> None:
     dispatcher = CollectingDispatcher()
     asyncio.run(ActionAskProduct().run(dispatcher, make_tracker({"order_id": ORDER}), domain))
@@ -285,7 +343,7 @@ def test_an_order_number_after_the_phone_checks_the_pair(desk, domain) -> None:
     wrong = form.validate_order_id(
         ORDER, dispatcher, phone_given_earlier(OTHER_PHONE, ORDER), domain
     )
-    assert wrong["order_id"] is None and wrong["phone"] is None
+    assert wrong["order_id"] == ORDER and wrong["phone"] is None  # only the phone again
     assert wrong["identity_failures"] == 1
     assert responses(dispatcher) == ["utter_identity_not_found"]
 

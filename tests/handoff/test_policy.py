@@ -139,6 +139,9 @@ def test_vip_with_an_open_ticket_asking_for_help_escalates(policy: EscalationPol
     assert policy.decide(turns, "gold", True) is None
     assert policy.decide(turns, "vip", False) is None
     assert policy.decide([calm("greet")], "vip", True) is None
+    # Already being helped: answering a form, or a person was offered in this conversation.
+    assert policy.decide(turns, "vip", True, in_form=True) is None
+    assert policy.decide(turns, "vip", True, person_offered=True) is None
 
 
 def test_most_severe_trigger_wins(policy: EscalationPolicy) -> None:

@@ -16,6 +16,7 @@ from rasa.shared.core.events import (
     ActiveLoop,
     ConversationResumed,
     Event,
+    SessionStarted,
     SlotSet,
     UserUttered,
 )
@@ -118,6 +119,31 @@ def test_a_vip_with_an_open_ticket_asking_for_help_escalates(policy) -> None:
     assert predicted(policy, vip) == "action_escalate"
     gold = tracker_of(SlotSet("customer_tier", "gold"), SlotSet("has_open_ticket", True), *asks)
     assert predicted(policy, gold) is None
+
+
+def test_a_vip_is_offered_a_person_once_and_not_while_answering_a_form(policy) -> None:
+    """ "两台都装" at the address question, or a second request after the call-back was
+    promised, is not a new call for help: no second "nobody is online" message."""
+    vip = [SlotSet("customer_tier", "vip"), SlotSet("has_open_ticket", True)]
+    in_form = tracker_of(
+        *vip, ActiveLoop("installation_form"), *said("两台都装", "request_installation", CALM)
+    )
+    assert predicted(policy, in_form) != "action_escalate"
+    first = [*vip, *said("空调要预约安装", "request_installation", CALM)]
+    again = tracker_of(*first, ActionExecuted("action_escalate"), *said("多少钱", "ask_question"))
+    assert predicted(policy, again) is None
+    next_session = tracker_of(
+        *first,
+        ActionExecuted("action_escalate"),
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        *vip,
+        *said("我的维修到哪了", "query_ticket_status", CALM),
+    )
+    assert predicted(policy, next_session) == "action_escalate"
+    # Anything else that needs a person still brings one in.
+    angry = tracker_of(*first, ActionExecuted("action_escalate"), *said("转人工", "request_human"))
+    assert predicted(policy, angry) == "action_escalate"
 
 
 def test_streaks_start_again_after_a_handover_or_hand_back(policy) -> None:
