@@ -14,7 +14,7 @@ from actions.tickets import clear_request_slots
 from bot.config_file import intent_labels
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
 from bot.services.customers import mask_phone, normalise_order_no, normalise_phone
-from bot.services.desk import load_request_config
+from bot.services.desk import ServiceUnavailable, default_desk, load_request_config
 from bot.services.tickets import normalise_ticket_no
 
 CLARIFY_CHOICES = 2
@@ -133,17 +133,51 @@ def _described_in_an_article(text: str) -> bool:
         return False
 
 
+def ticket_taken_back(tracker: Tracker, text: str) -> str | None:
+    """The ticket this chat just opened, when the customer takes the request back: "算了，
+    不退了" as the very next message, or later naming the ticket ("把工单取消掉")."""
+    opened, last_action, messages_since = None, None, 0
+    for event in tracker.events:
+        kind = event.get("event")
+        if kind == "session_started":
+            opened, messages_since = None, 0
+        elif kind == "action":
+            last_action = event.get("name")
+        elif kind == "slot" and event.get("name") == "ticket_id":
+            if str(last_action or "").startswith("action_open_"):
+                opened, messages_since = event.get("value"), 0
+            elif last_action == ActionCancelOutsideForm.NAME:
+                opened = None  # withdrawn already
+        elif kind == "user":
+            messages_since += 1
+    if not opened:
+        return None
+    return str(opened) if messages_since <= 1 or "工单" in text or "申请" in text else None
+
+
 class ActionCancelOutsideForm(Action):
     """ "算了" with nothing under way: let it go.  "取消预约" or "帮我取消订单" asks how to
     cancel something that exists: the knowledge base answers when it is sure."""
 
+    NAME = "action_cancel_outside_form"
+
     def name(self) -> str:
-        return "action_cancel_outside_form"
+        return self.NAME
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         text = tracker.latest_message.get("text") or ""
+        ticket_no = ticket_taken_back(tracker, text)
+        if ticket_no:
+            try:
+                withdrawn = default_desk().withdraw_request(ticket_no)
+            except ServiceUnavailable:
+                dispatcher.utter_message(response="utter_service_unavailable")
+                return []
+            response = "utter_ticket_withdrawn" if withdrawn else "utter_ticket_in_hand"
+            dispatcher.utter_message(response=response, ticket_id=ticket_no)
+            return [SlotSet("ticket_id", None)] if withdrawn else []
         if load_request_config().names_what_to_cancel(text) and _described_in_an_article(text):
             return await ActionAnswerQuestion().run(dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_deny_ack")

@@ -158,6 +158,15 @@ class ActionEscalate(Action):
         in_form = bool(active_form) and active_form not in LOOKUP_FORMS
         carry_on = _offline_carry_on(trigger, tracker, policy)
         followup = carry_on or _offline_form(trigger, tracker, policy)
+        if not outcome.created and outcome.ticket_no and followup == MESSAGE_FORM:
+            # A call-back is already owed in this chat, with its ticket: the same promise is
+            # restated, never a second ticket for the same wait ("现在怎么办", "什么时候来人").
+            dispatcher.utter_message(
+                response="utter_handoff_callback_pending",
+                ticket_id=outcome.ticket_no,
+                callback_due=callback_due,
+            )
+            return events
         if followup == COMPLAINT_FORM:
             dispatcher.utter_message(response="utter_complaint_ack")
         elif verified is not None and not in_form and not (carry_on or "").endswith("_form"):

@@ -14,6 +14,7 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.handoff.service import default_handoff_service
+from bot.sentiment import default_analyzer
 from bot.services.customers import VerifiedOrder
 from bot.services.desk import (
     ServiceDesk,
@@ -93,6 +94,14 @@ class OpenTicketAction(Action, ABC):
     def name(self) -> str:
         return f"action_open_{self.kind}_ticket"
 
+    def _kind_for(self, answers: dict[str, Any]) -> tuple[str, str | None]:
+        """The request kind and SLA class to open: a message that names a danger (taken down
+        while nobody was online after "厨房有很大的煤气味") is an urgent safety call-back,
+        a repair, not an inquiry."""
+        if self.kind == "message" and _safety_risk(str(answers.get("request_reason") or "")):
+            return "safety_callback", "urgent"
+        return self.kind, None
+
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
@@ -102,7 +111,8 @@ class OpenTicketAction(Action, ABC):
             answers["appointment"] = (
                 f"{answers['appointment_date']} {answers.get('time_slot') or ''}"
             )
-        window = load_request_config().kinds[self.kind].window
+        kind, need_class = self._kind_for(answers)
+        window = load_request_config().kinds[kind].window
         days = None
         try:
             verified = verified_customer(desk, tracker)
@@ -112,7 +122,7 @@ class OpenTicketAction(Action, ABC):
                 days = desk.days_since_delivery(verified.order_no)
                 answers["days_since_delivery"] = days
             ticket = desk.open_request(
-                self.kind, verified, answers, tracker.sender_id, channel_of(tracker)
+                kind, verified, answers, tracker.sender_id, channel_of(tracker), need_class
             )
         except ServiceUnavailable:
             # Slots are kept: the customer can simply try again without re-typing.
@@ -141,6 +151,11 @@ class OpenTicketAction(Action, ABC):
                 address=answers.get("address") or "",
             )
         return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
+
+
+def _safety_risk(text: str) -> bool:
+    """Whether the customer's words name a danger (gas, smoke, a live casing...)."""
+    return bool(text) and "safety" in default_analyzer().analyse(text).reasons
 
 
 def _ticket_action(kind: str) -> type[OpenTicketAction]:

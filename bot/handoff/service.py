@@ -109,6 +109,8 @@ class HandoffOutcome:
     estimated_wait_minutes: int | None
     callback_due: datetime | None
     agents_online: int
+    ticket_no: str | None = None
+    """The ticket already linked to this handoff (an owed call-back that has one)."""
 
 
 @dataclass(frozen=True)
@@ -285,6 +287,7 @@ class HandoffService:
             estimated_wait_minutes=wait,
             callback_due=handoff.callback_due,
             agents_online=agents_online,
+            ticket_no=handoff.ticket_no,
         )
 
     # --- reading

@@ -272,6 +272,19 @@ class ServiceDesk:
         )
         return ticket
 
+    def withdraw_request(self, ticket_no: str) -> bool:
+        """Cancel a ticket the customer just opened and takes back ("我还是不退了").  Only a
+        ticket nobody has picked up yet is withdrawn; False when work on it has begun."""
+        try:
+            if self.tickets.timeline(ticket_no).status != "opened":
+                return False
+            self.tickets.advance(ticket_no, "cancelled", "客户在对话中撤销", actor="customer")
+        except UnknownTicket:
+            return False
+        except SQLAlchemyError as error:
+            raise ServiceUnavailable from error
+        return True
+
     def ticket_reply(self, ticket: TicketView) -> dict[str, str]:
         """Values for the utter_ticket_opened / utter_ticket_timeline responses."""
         events = "\n".join(

@@ -27,7 +27,7 @@ def domain() -> dict:
 def desk(demo_factory, monkeypatch: pytest.MonkeyPatch) -> ServiceDesk:
     """Point every action module at a desk over the per-test demo database."""
     desk = ServiceDesk(demo_factory)
-    for module in ("actions.forms", "actions.tickets", "actions.handoff"):
+    for module in ("actions.forms", "actions.tickets", "actions.handoff", "actions.conversation"):
         monkeypatch.setattr(f"{module}.default_desk", lambda: desk)
     handoffs = HandoffService(demo_factory)  # opened tickets look for a call-back to join
     monkeypatch.setattr("actions.tickets.default_handoff_service", lambda: handoffs)
@@ -39,6 +39,7 @@ def knowledge(demo_factory, monkeypatch: pytest.MonkeyPatch) -> KnowledgeService
     service = KnowledgeService(demo_factory, KnowledgeBaseCache())
     monkeypatch.setattr("actions.knowledge.default_knowledge_service", lambda: service)
     monkeypatch.setattr("actions.conversation.default_knowledge_service", lambda: service)
+    monkeypatch.setattr("actions.forms.default_knowledge_service", lambda: service)
     return service
 
 

@@ -202,3 +202,72 @@ def test_a_detail_the_bot_cannot_place_is_a_miss_like_any_other(domain) -> None:
     dispatcher, events = run(ActionNoteDetails(), make_tracker(text="明天上午"), domain)
     assert dispatcher.messages == []
     assert events == [{"event": "followup", "timestamp": None, "name": "action_clarify_fallback"}]
+
+
+def _after_a_ticket(ticket_no: str, *messages: str) -> list[dict]:
+    """Events of a chat whose form just opened ``ticket_no``, then ``messages`` (the last one
+    being the message now answered)."""
+    events = [
+        {"event": "user", "text": "我要退货"},
+        {"event": "action", "name": "action_open_return_ticket"},
+        {"event": "slot", "name": "ticket_id", "value": ticket_no},
+        LISTEN,
+    ]
+    for text in messages:
+        events += [{"event": "user", "text": text}, LISTEN]
+    return events[:-1]
+
+
+def test_taking_back_a_request_just_made_withdraws_its_ticket(desk, domain) -> None:
+    """ "诶等一下，我还是不退了" right after the ticket opened: it is cancelled, and said so."""
+    opened = desk.open_request(
+        "return",
+        desk.verify_identity("SO20261101001", "13800138000"),
+        {"request_reason": "不想要了"},
+        "test-user",
+        "rest",
+    )
+    text = "诶等一下，我还是不退了"
+    tracker = with_events(
+        make_tracker(text=text, intent="cancel"), _after_a_ticket(opened.ticket_no, text)
+    )
+    dispatcher, events = run(ActionCancelOutsideForm(), tracker, domain)
+    assert responses(dispatcher) == ["utter_ticket_withdrawn"]
+    assert dispatcher.messages[0]["ticket_id"] == opened.ticket_no
+    assert desk.tickets.timeline(opened.ticket_no).status == "cancelled"
+    assert slots_set(events) == {"ticket_id": None}
+
+
+def test_a_ticket_already_in_hand_is_not_withdrawn(desk, domain) -> None:
+    opened = desk.open_request(
+        "return",
+        desk.verify_identity("SO20261101001", "13800138000"),
+        {"request_reason": "不想要了"},
+        "test-user",
+        "rest",
+    )
+    desk.tickets.advance(opened.ticket_no, "acknowledged")
+    text = "我说取消工单"
+    events = _after_a_ticket(opened.ticket_no, "好的", text)
+    dispatcher, _ = run(
+        ActionCancelOutsideForm(), with_events(make_tracker(text=text), events), domain
+    )
+    assert responses(dispatcher) == ["utter_ticket_in_hand"]
+    assert desk.tickets.timeline(opened.ticket_no).status == "acknowledged"
+
+
+def test_letting_go_later_in_the_chat_leaves_the_ticket_alone(desk, knowledge, domain) -> None:
+    """ "算了" two messages after the ticket, about something else, withdraws nothing."""
+    opened = desk.open_request(
+        "return",
+        desk.verify_identity("SO20261101001", "13800138000"),
+        {"request_reason": "不想要了"},
+        "test-user",
+        "rest",
+    )
+    events = _after_a_ticket(opened.ticket_no, "积分怎么用", "算了")
+    dispatcher, _ = run(
+        ActionCancelOutsideForm(), with_events(make_tracker(text="算了"), events), domain
+    )
+    assert responses(dispatcher) == ["utter_deny_ack"]
+    assert desk.tickets.timeline(opened.ticket_no).status == "opened"

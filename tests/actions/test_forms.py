@@ -244,7 +244,7 @@ def test_words_that_name_no_place_are_no_address(desk, domain) -> None:
     assert responses(dispatcher) == ["utter_address_unclear"]
 
 
-def test_a_question_at_the_address_question_is_answered_not_booked(desk, domain) -> None:
+def test_a_question_at_the_address_question_is_answered_not_booked(desk, knowledge, domain) -> None:
     dispatcher = CollectingDispatcher()
     question = "等下，退货运费谁出？"
     tracker = make_tracker({"requested_slot": "address"}, text=question)

@@ -128,6 +128,24 @@ def test_nobody_online_a_verified_customer_gets_a_ticket_and_call_back_time(
     assert handoff.status == "callback" and handoff.ticket_no == ticket_no
 
 
+def test_asking_again_while_a_call_back_is_owed_restates_it_without_a_second_ticket(
+    handoffs, desk, demo_factory, clock, domain
+) -> None:
+    clock["now"] = CLOSED
+    first, _ = run(
+        ActionEscalate(), make_tracker(VERIFIED, text="转人工", intent="request_human"), domain
+    )
+    ticket_no = first.messages[0]["ticket_id"]
+    again = make_tracker(VERIFIED, text="你们什么时候来人", intent="request_human")
+    dispatcher, events = run(ActionEscalate(), again, domain)
+    assert responses(dispatcher) == ["utter_handoff_callback_pending"]
+    assert dispatcher.messages[0]["ticket_id"] == ticket_no
+    assert dispatcher.messages[0]["callback_due"] == first.messages[0]["callback_due"]
+    assert not any(e.get("name") == "handoff_followup" for e in events)
+    (handoff,) = open_handoffs(demo_factory)
+    assert handoff.ticket_no == ticket_no
+
+
 @pytest.mark.parametrize(
     ("reasons", "text", "category", "need_class"),
     [

@@ -86,6 +86,18 @@ def test_safety_words_make_a_repair_urgent(desk, domain) -> None:
     assert ticket.need_class == "urgent"
 
 
+def test_a_message_naming_a_danger_is_an_urgent_safety_ticket(desk, domain) -> None:
+    """Taken down while nobody was online after "厨房有很大的煤气味": a repair, urgent."""
+    slots = dict(VERIFIED, request_reason="厨房有很大的煤气味 是不是热水器漏气了")
+    dispatcher, _ = run(open_action("message"), make_tracker(slots), domain)
+    ticket = desk.tickets.timeline(dispatcher.messages[0]["ticket_id"])
+    assert (ticket.category, ticket.need_class) == ("repair", "urgent")
+    assert ticket.summary.startswith("安全隐患")
+    calm = dict(VERIFIED, request_reason="想咨询一下以旧换新怎么操作")
+    dispatcher, _ = run(open_action("message"), make_tracker(calm), domain)
+    assert desk.tickets.timeline(dispatcher.messages[0]["ticket_id"]).category == "inquiry"
+
+
 def test_unverified_pair_never_opens_a_ticket(desk, demo_factory, domain) -> None:
     before = ticket_count(demo_factory)
     slots = {"order_id": ORDER, "phone": "13900139000", "request_reason": "不想要了"}
