@@ -36,6 +36,8 @@ LOOKUP_FORMS = frozenset({"order_status_form", "ticket_status_form"})
 """Forms that look something up and open no ticket: a request raised during one (nobody
 online) is taken down by its own form instead."""
 EMOTIONAL_TRIGGERS = frozenset({"sentiment_escalate", "negative_streak", "complaint"})
+UPSET_TRIGGERS = frozenset({"sentiment_escalate", "negative_streak"})
+"""Triggers raised by how the customer feels, not by what they asked for."""
 
 
 @lru_cache(maxsize=1)
@@ -101,12 +103,26 @@ def _offline_form(trigger: str, tracker: Tracker, policy: EscalationPolicy) -> s
     return MESSAGE_FORM
 
 
-def _offline_carry_on(trigger: str, tracker: Tracker, policy: EscalationPolicy) -> str | None:
-    """What the bot still does for a VIP's request when nobody can take the chat: answer the
-    question, or run the request's form (``offline_carry_on`` in the escalation policy)."""
-    if trigger != "vip_open_ticket":
-        return None
-    return policy.triggers.vip_open_ticket.offline_carry_on.get(_latest_intent(tracker))
+def _offline_carry_on(
+    trigger: str, reasons: list[str], tracker: Tracker, policy: EscalationPolicy
+) -> str | None:
+    """What the bot still does for the request when nobody can take the chat
+    (``offline_carry_on`` in the escalation policy): for a VIP, answer the question or run the
+    request's form; for an upset customer who asked for a service ("我要退货…用了一个月就坏
+    了，質量太差"), run that service's form, whose ticket the call-back is about.  A safety
+    risk is taken down as a message at once instead, and a lookup gives way to it too."""
+    followup = policy.triggers.vip_open_ticket.offline_carry_on.get(_latest_intent(tracker))
+    if trigger == "vip_open_ticket":
+        return followup
+    if (
+        trigger in UPSET_TRIGGERS
+        and "safety" not in reasons
+        and followup
+        and followup.endswith("_form")
+        and followup not in LOOKUP_FORMS
+    ):
+        return followup
+    return None
 
 
 ACTION_ESCALATE = "action_escalate"
@@ -156,7 +172,7 @@ class ActionEscalate(Action):
         callback_due = format_time(outcome.callback_due, desk.policy)
         active_form = tracker.active_loop.get("name")
         in_form = bool(active_form) and active_form not in LOOKUP_FORMS
-        carry_on = _offline_carry_on(trigger, tracker, policy)
+        carry_on = _offline_carry_on(trigger, reasons, tracker, policy)
         followup = carry_on or _offline_form(trigger, tracker, policy)
         if not outcome.created and outcome.ticket_no and followup == MESSAGE_FORM:
             # A call-back is already owed in this chat, with its ticket: the same promise is

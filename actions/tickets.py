@@ -229,6 +229,10 @@ class ActionShowOrderStatus(Action):
             dispatcher.utter_message(
                 response="utter_order_status", **desk.order_reply(verified.order_no)
             )
+            late = desk.days_overdue(verified.order_no)
+            if late:
+                # Past its promised day: say so and offer what can be done, not just the status.
+                dispatcher.utter_message(response="utter_order_overdue", days=late)
         except (ServiceUnavailable, UnknownOrder):
             dispatcher.utter_message(response="utter_service_unavailable")
         return []

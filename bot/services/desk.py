@@ -387,6 +387,15 @@ class ServiceDesk:
             return None
         return (self.today() - order.eta.astimezone(self.policy.timezone).date()).days
 
+    def days_overdue(self, order_no: str) -> int | None:
+        """Whole days an order still on its way is past its promised arrival (business time
+        zone); None when it is not late, arrived, cancelled or has no promise."""
+        order = self._order(order_no)
+        if order.eta is None or order.delivery_status in ("delivered", "cancelled"):
+            return None
+        late = (self.today() - order.eta.astimezone(self.policy.timezone).date()).days
+        return late if late > 0 else None
+
     def window_passed(self, window: str, days: int | None) -> bool:
         """Whether ``days`` since delivery is past the policy window named ``window``."""
         return days is not None and days > getattr(self.policy.return_windows, window)

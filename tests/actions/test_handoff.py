@@ -248,6 +248,32 @@ def test_nobody_online_a_vip_repair_request_runs_its_form_and_no_second_ticket(
     assert len(desk.tickets.tickets_for_customer(vip)) == before  # the form's ticket will do
 
 
+@pytest.mark.parametrize(
+    ("reasons", "intent", "followup"),
+    [
+        (["strong_negative"], "request_return", "return_form"),
+        (["anger"], "report_fault", "repair_form"),
+        (["safety"], "report_fault", "message_form"),  # a danger is taken down at once
+        (["anger"], "query_order", "message_form"),  # a lookup promises nothing to call about
+    ],
+)
+def test_nobody_online_an_upset_customers_request_still_runs_its_form(
+    handoffs, desk, clock, domain, reasons, intent, followup
+) -> None:
+    """ "我要退货…用了一个月就坏了，質量太差": the call-back is promised and the return is
+    taken down by its own form, not as a message the customer has to write again."""
+    clock["now"] = CLOSED
+    tracker = make_tracker(
+        {"escalation_trigger": "sentiment_escalate", "escalation_reasons": reasons},
+        text="我要退货 用了一个月就坏了 質量太差",
+        intent=intent,
+    )
+    dispatcher, events = run(ActionEscalate(), tracker, domain)
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["handoff_followup"] == followup
+    assert "utter_handoff_offline" in responses(dispatcher)
+
+
 def test_out_of_hours_an_anonymous_customer_is_asked_to_leave_a_message(
     handoffs, agent_online, clock, domain
 ) -> None:

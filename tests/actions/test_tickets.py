@@ -147,3 +147,23 @@ def test_order_status_shows_delivery(desk, domain) -> None:
     assert dispatcher.messages[0]["order_id"] == ORDER
     assert dispatcher.messages[0]["delivery_label"] == "已签收"
     assert "滚筒洗衣机" in dispatcher.messages[0]["items"]
+
+
+def test_an_order_past_its_promised_day_is_owned_up_to(desk, domain, monkeypatch) -> None:
+    """Still on its way four days after the promised 11月26日: said, with what can be done."""
+    on_its_way = {
+        "order_id": "SO20261118007",
+        "phone": "15800158000",
+        "verified_customer": "SO20261118007",
+    }
+    monkeypatch.setattr(desk, "today", lambda: date(2026, 11, 30))
+    dispatcher, _ = run(ActionShowOrderStatus(), make_tracker(on_its_way), domain)
+    assert responses(dispatcher) == ["utter_order_status", "utter_order_overdue"]
+    assert dispatcher.messages[1]["days"] == 4
+    monkeypatch.setattr(desk, "today", lambda: date(2026, 11, 25))
+    dispatcher, _ = run(ActionShowOrderStatus(), make_tracker(on_its_way), domain)
+    assert responses(dispatcher) == ["utter_order_status"]
+    # delivered orders are never late
+    monkeypatch.setattr(desk, "today", lambda: date(2026, 12, 30))
+    dispatcher, _ = run(ActionShowOrderStatus(), make_tracker(VERIFIED), domain)
+    assert responses(dispatcher) == ["utter_order_status"]
