@@ -522,7 +522,17 @@ class IdentityFormValidation(FormValidationAction):
         return self._validate_description("complaint_detail", value, dispatcher, tracker)
 
     def validate_complaint_expectation(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        """What the customer wants done, in any words ("道歉", "赔钱") -- but an order number
+        and phone sent at this question are details, kept by their own slots, not the wish."""
         text = str(value or "").strip()
+        latest = tracker.latest_message or {}
+        if text and text == str(latest.get("text") or "").strip():
+            found = [
+                e for e in latest.get("entities") or [] if e.get("entity") in NOT_A_DESCRIPTION
+            ]
+            if found and len(_words_beyond(text, found)) < MIN_DESCRIPTION_CHARS:
+                dispatcher.utter_message(response="utter_details_noted")
+                return {"complaint_expectation": None}
         return {"complaint_expectation": text or None}
 
 

@@ -523,3 +523,27 @@ def test_a_message_that_brought_in_a_person_answers_no_question(desk, domain) ->
     ]
     tracker.latest_action_name = "repair_form"
     assert asyncio.run(form.extract_order_id(CollectingDispatcher(), tracker, domain)) == {}
+
+
+def test_an_order_and_phone_at_the_wish_question_are_details_not_the_wish(desk, domain) -> None:
+    """ "订单SO20261110004 13600136000" at "您希望我们怎么处理？" is kept by the identity
+    slots; the wish is asked again instead of a ticket opening with it as the wish."""
+    text = "订单SO20261110004 13600136000"
+    entities = [
+        {"entity": "order_id", "value": "SO20261110004", "start": 2, "end": 15},
+        {"entity": "phone", "value": "13600136000", "start": 16, "end": 27},
+    ]
+    tracker = make_tracker(
+        {"requested_slot": "complaint_expectation"}, text=text, entities=entities
+    )
+    dispatcher = CollectingDispatcher()
+    form = validation("complaint_form")
+    assert form.validate_complaint_expectation(text, dispatcher, tracker, domain) == {
+        "complaint_expectation": None
+    }
+    assert responses(dispatcher) == ["utter_details_noted"]
+    wish = "给我道歉 再赔偿地板"
+    said = make_tracker({"requested_slot": "complaint_expectation"}, text=wish)
+    assert form.validate_complaint_expectation(wish, CollectingDispatcher(), said, domain) == {
+        "complaint_expectation": wish
+    }
