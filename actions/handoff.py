@@ -128,6 +128,20 @@ def _offline_carry_on(
 ACTION_ESCALATE = "action_escalate"
 
 
+def _unchecked_answer_dropped(tracker: Tracker) -> list[EventType]:
+    """The message that brought a person in mid-form ("两台都装！！你们到底行不行" at the
+    address question) also filled the question's free-text slot, but the form, run after this
+    action rather than after the message, never checks it: clear it so it is asked again
+    instead of booking the outburst as the address."""
+    from actions.forms import FREE_TEXT_SLOTS  # forms imports this module
+
+    slot = tracker.get_slot("requested_slot")
+    text = str(tracker.latest_message.get("text") or "").strip()
+    if slot in FREE_TEXT_SLOTS and text and str(tracker.get_slot(slot) or "").strip() == text:
+        return [SlotSet(slot, None)]
+    return []
+
+
 class ActionEscalate(Action):
     """Queue the chat for a person, or promise a call-back when nobody is online."""
 
@@ -213,7 +227,7 @@ class ActionEscalate(Action):
         if in_form:
             # The form under way takes the request down; its ticket is the call-back's ticket
             # (linked when it opens), so no second ticket is made for the same request.
-            return events
+            return events + _unchecked_answer_dropped(tracker)
         if active_form:
             # A lookup under way ("到哪了") gives way to the form that takes the request down.
             events += [ActiveLoop(None), SlotSet("requested_slot", None)]

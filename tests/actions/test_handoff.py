@@ -200,6 +200,40 @@ def test_nobody_online_in_the_middle_of_a_form_the_forms_ticket_is_the_call_back
     assert dispatcher.messages[0]["first_response_due"] == promised
 
 
+def test_an_outburst_that_filled_the_forms_open_question_is_asked_again(
+    handoffs, desk, domain
+) -> None:
+    """The form runs after this action, not after the message, so it never checks what the
+    message put into its free-text question: that answer is cleared and asked again."""
+    outburst = "你们到底行不行啊！！"
+    at_address = make_tracker(
+        {
+            **VERIFIED,
+            "active_loop": "installation_form",
+            "requested_slot": "address",
+            "address": outburst,
+        },
+        text=outburst,
+        intent="complain",
+    )
+    _, events = run(ActionEscalate(), at_address, domain)
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["address"] is None
+    # an answer given earlier is kept
+    earlier = make_tracker(
+        {
+            **VERIFIED,
+            "active_loop": "installation_form",
+            "requested_slot": "appointment_date",
+            "address": "北京市朝阳区建国路88号",
+        },
+        text=outburst,
+        intent="complain",
+    )
+    _, events = run(ActionEscalate(), earlier, domain)
+    assert "address" not in {e["name"] for e in events if e["event"] == "slot"}
+
+
 def test_a_call_back_from_an_earlier_conversation_session_is_not_linked(
     handoffs, desk, demo_factory, clock, domain
 ) -> None:

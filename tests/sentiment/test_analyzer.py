@@ -539,3 +539,12 @@ def test_slang_praise_and_slang_anger(
     """ "666" alone is praise and sarcasm only beside trouble; "智商税" is anger."""
     result = analyzer.analyse(text)
     assert (result.label, result.escalate) == (label, escalate), result
+
+
+def test_both_units_is_a_repeated_failure_only_when_both_failed(
+    analyzer: SentimentAnalyzer,
+) -> None:
+    """ "两台都装" (install both) at the address question is no complaint about two failures."""
+    assert "repeated_failure" not in analyzer.analyse("两台都装").reasons
+    assert not analyzer.analyse("两台都装").escalate
+    assert "repeated_failure" in analyzer.analyse("两台都坏了 你们什么质量").reasons
