@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.knowledge import ActionAnswerQuestion
-from actions.tickets import clear_request_slots
+from actions.tickets import clear_request_slots, ticket_opened_in_this_chat
 from bot.config_file import intent_labels
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
 from bot.services.customers import mask_phone, normalise_order_no, normalise_phone
@@ -136,23 +136,10 @@ def _described_in_an_article(text: str) -> bool:
 def ticket_taken_back(tracker: Tracker, text: str) -> str | None:
     """The ticket this chat just opened, when the customer takes the request back: "算了，
     不退了" as the very next message, or later naming the ticket ("把工单取消掉")."""
-    opened, last_action, messages_since = None, None, 0
-    for event in tracker.events:
-        kind = event.get("event")
-        if kind == "session_started":
-            opened, messages_since = None, 0
-        elif kind == "action":
-            last_action = event.get("name")
-        elif kind == "slot" and event.get("name") == "ticket_id":
-            if str(last_action or "").startswith("action_open_"):
-                opened, messages_since = event.get("value"), 0
-            elif last_action == ActionCancelOutsideForm.NAME:
-                opened = None  # withdrawn already
-        elif kind == "user":
-            messages_since += 1
-    if not opened:
-        return None
-    return str(opened) if messages_since <= 1 or "工单" in text or "申请" in text else None
+    opened, messages_since = ticket_opened_in_this_chat(tracker)
+    if opened and (messages_since <= 1 or "工单" in text or "申请" in text):
+        return opened
+    return None
 
 
 class ActionCancelOutsideForm(Action):

@@ -20,7 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.tickets import channel_of, verified_customer
+from actions.tickets import channel_of, ticket_opened_in_this_chat, verified_customer
 from bot.handoff.csat import CsatError, CsatService, parse_score
 from bot.handoff.policy import EscalationPolicy, load_escalation_policy
 from bot.handoff.service import default_handoff_service as handoff_service
@@ -197,6 +197,17 @@ class ActionEscalate(Action):
                 callback_due=callback_due,
             )
             return events
+        earlier = ticket_opened_in_this_chat(tracker, "complaint")[0]
+        if followup == COMPLAINT_FORM and earlier and not in_form:
+            # A second complaint in the same chat ("他还骂人", "你们到底管不管") adds to the
+            # complaint already taken down instead of opening another one.
+            try:
+                added = desk.add_to_request(earlier, customer_words(tracker))
+            except ServiceUnavailable:
+                added = False
+            if added:
+                dispatcher.utter_message(response="utter_complaint_added", ticket_id=earlier)
+                return events
         if followup == COMPLAINT_FORM:
             dispatcher.utter_message(response="utter_complaint_ack")
         elif verified is not None and not in_form and not (carry_on or "").endswith("_form"):

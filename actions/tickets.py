@@ -153,6 +153,28 @@ class OpenTicketAction(Action, ABC):
         return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
 
 
+def ticket_opened_in_this_chat(tracker: Tracker, kind: str | None = None) -> tuple[str | None, int]:
+    """The last ticket a form opened in this conversation session (of ``kind`` when given)
+    and how many customer messages came since, the one being answered included."""
+    opened, last_action, messages_since = None, None, 0
+    wanted = f"action_open_{kind}_ticket" if kind else None
+    for event in tracker.events:
+        name = event.get("event")
+        if name == "session_started":
+            opened, messages_since = None, 0
+        elif name == "action":
+            last_action = event.get("name")
+        elif name == "slot" and event.get("name") == "ticket_id":
+            action = str(last_action or "")
+            if action.startswith("action_open_") and (wanted is None or action == wanted):
+                opened, messages_since = event.get("value"), 0
+            elif action == "action_cancel_outside_form" and opened:
+                opened = None  # withdrawn
+        elif name == "user":
+            messages_since += 1
+    return (str(opened) if opened else None), messages_since
+
+
 def _safety_risk(text: str) -> bool:
     """Whether the customer's words name a danger (gas, smoke, a live casing...)."""
     return bool(text) and "safety" in default_analyzer().analyse(text).reasons

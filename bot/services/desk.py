@@ -25,7 +25,13 @@ from bot.nlu.text import normalise_text
 from bot.policy import ReturnWindows, ServicePolicy, SlaStatus, load_policy
 from bot.services.customers import CustomerService, VerifiedOrder, mask_phone
 from bot.services.orders import OrderService, OrderView, UnknownOrder
-from bot.services.tickets import TicketService, TicketView, UnknownTicket, normalise_ticket_no
+from bot.services.tickets import (
+    InvalidTransition,
+    TicketService,
+    TicketView,
+    UnknownTicket,
+    normalise_ticket_no,
+)
 from bot.settings import PROJECT_ROOT
 from bot.store.db import session_factory
 from bot.store.models import TERMINAL_TICKET_STATUSES
@@ -280,6 +286,19 @@ class ServiceDesk:
                 return False
             self.tickets.advance(ticket_no, "cancelled", "客户在对话中撤销", actor="customer")
         except UnknownTicket:
+            return False
+        except SQLAlchemyError as error:
+            raise ServiceUnavailable from error
+        return True
+
+    def add_to_request(self, ticket_no: str, words: str) -> bool:
+        """Add what the customer said next to the ticket they opened in this chat ("他还骂人"
+        after the complaint was taken down); False when it is closed or unknown."""
+        if not words.strip():
+            return False
+        try:
+            self.tickets.add_note(ticket_no, f"客户补充：{words.strip()}", actor="customer")
+        except (UnknownTicket, InvalidTransition):
             return False
         except SQLAlchemyError as error:
             raise ServiceUnavailable from error

@@ -234,6 +234,42 @@ def test_an_outburst_that_filled_the_forms_open_question_is_asked_again(
     assert "address" not in {e["name"] for e in events if e["event"] == "slot"}
 
 
+def test_a_second_complaint_in_the_chat_is_added_to_the_first(
+    handoffs, desk, clock, domain
+) -> None:
+    """ "他把我家地板刮花了还骂人" after the complaint ticket opened: one ticket, more detail."""
+    clock["now"] = CLOSED
+    verified = desk.verify_identity(*VERIFIED_PAIR)
+    first = desk.open_request(
+        "complaint",
+        verified,
+        {"complaint_detail": "送货师傅态度太差", "complaint_expectation": "道歉"},
+        "test-user",
+        "rest",
+    )
+    more = "他把我家地板刮花了还骂人"
+    tracker = make_tracker(VERIFIED, text=more, intent="complain")
+    tracker.events = [
+        {"event": "user", "text": "我要投诉"},
+        {"event": "action", "name": "action_open_complaint_ticket"},
+        {"event": "slot", "name": "ticket_id", "value": first.ticket_no},
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": more},
+    ]
+    dispatcher, events = run(ActionEscalate(), tracker, domain)
+    assert responses(dispatcher) == ["utter_complaint_added"]
+    assert dispatcher.messages[0]["ticket_id"] == first.ticket_no
+    assert not any(e.get("name") == "handoff_followup" for e in events)
+    notes = [e.note for e in desk.tickets.timeline(first.ticket_no).events]
+    assert f"客户补充：{more}" in notes
+    # with no complaint taken down yet, the complaint form takes it
+    fresh = make_tracker(VERIFIED, text=more, intent="complain")
+    _, events = run(ActionEscalate(), fresh, domain)
+    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}[
+        "handoff_followup"
+    ] == "complaint_form"
+
+
 def test_a_call_back_from_an_earlier_conversation_session_is_not_linked(
     handoffs, desk, demo_factory, clock, domain
 ) -> None:
