@@ -146,10 +146,8 @@ class ActionCancelOutsideForm(Action):
     """ "算了" with nothing under way: let it go.  "取消预约" or "帮我取消订单" asks how to
     cancel something that exists: the knowledge base answers when it is sure."""
 
-    NAME = "action_cancel_outside_form"
-
     def name(self) -> str:
-        return self.NAME
+        return "action_cancel_outside_form"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

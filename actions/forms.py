@@ -15,6 +15,7 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.handoff import ACTION_ESCALATE
+from actions.tickets import FREE_TEXT_SLOTS
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
 from bot.services.customers import (
     is_valid_order_no,
@@ -56,6 +57,18 @@ def _words_beyond(text: str, entities: list[dict[str, Any]]) -> str:
         if isinstance(start, int) and isinstance(end, int):
             kept[start:end] = [""] * (end - start)
     return re.sub(r"[\W_]+", "", "".join(kept))
+
+
+def _details_only(text: str, tracker: Tracker) -> list[dict[str, Any]]:
+    """The order, phone, ticket, date or time entities ``text`` (the latest message) is made
+    of, when little else is left of it; empty when it says more than which or when."""
+    latest = tracker.latest_message or {}
+    if text != str(latest.get("text") or "").strip():
+        return []
+    found = [e for e in latest.get("entities") or [] if e.get("entity") in NOT_A_DESCRIPTION]
+    if found and len(_words_beyond(text, found)) < MIN_DESCRIPTION_CHARS:
+        return found
+    return []
 
 
 def _entity_value(tracker: Tracker, entity: str) -> str | None:
@@ -477,20 +490,17 @@ class IdentityFormValidation(FormValidationAction):
         if len(text) < MIN_DESCRIPTION_CHARS:
             dispatcher.utter_message(response="utter_text_too_short")
             return {slot: None}
-        latest = tracker.latest_message or {}
-        if text == str(latest.get("text") or "").strip():
-            entities = latest.get("entities") or []
-            found = [e for e in entities if e.get("entity") in NOT_A_DESCRIPTION]
-            if found and len(_words_beyond(text, found)) < MIN_DESCRIPTION_CHARS:
-                timed = any(e.get("entity") in ("date", "time_slot") for e in found)
-                if not timed:
-                    response = "utter_text_too_short"
-                elif slot == "address":
-                    response = "utter_time_noted_need_address"
-                else:
-                    response = "utter_time_is_not_a_description"
-                dispatcher.utter_message(response=response)
-                return {slot: None}
+        found = _details_only(text, tracker)
+        if found:
+            timed = any(e.get("entity") in ("date", "time_slot") for e in found)
+            if not timed:
+                response = "utter_text_too_short"
+            elif slot == "address":
+                response = "utter_time_noted_need_address"
+            else:
+                response = "utter_time_is_not_a_description"
+            dispatcher.utter_message(response=response)
+            return {slot: None}
         return {slot: text}
 
     def validate_fault_description(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
@@ -525,14 +535,9 @@ class IdentityFormValidation(FormValidationAction):
         """What the customer wants done, in any words ("道歉", "赔钱") -- but an order number
         and phone sent at this question are details, kept by their own slots, not the wish."""
         text = str(value or "").strip()
-        latest = tracker.latest_message or {}
-        if text and text == str(latest.get("text") or "").strip():
-            found = [
-                e for e in latest.get("entities") or [] if e.get("entity") in NOT_A_DESCRIPTION
-            ]
-            if found and len(_words_beyond(text, found)) < MIN_DESCRIPTION_CHARS:
-                dispatcher.utter_message(response="utter_details_noted")
-                return {"complaint_expectation": None}
+        if text and _details_only(text, tracker):
+            dispatcher.utter_message(response="utter_details_noted")
+            return {"complaint_expectation": None}
         return {"complaint_expectation": text or None}
 
 
@@ -559,11 +564,6 @@ FORMS = (
 )
 VALIDATIONS = [_form_validation(form) for form in FORMS]
 VALIDATION_BY_FORM = dict(zip(FORMS, VALIDATIONS, strict=True))
-
-FREE_TEXT_SLOTS = frozenset(
-    {"request_reason", "fault_description", "address", "complaint_detail", "complaint_expectation"}
-)
-"""Slots whose answer is the customer's own words, whatever they are about."""
 
 
 def form_answer_taken_for_a_question(

@@ -20,7 +20,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.tickets import channel_of, ticket_opened_in_this_chat, verified_customer
+from actions.tickets import (
+    FREE_TEXT_SLOTS,
+    channel_of,
+    ticket_opened_in_this_chat,
+    verified_customer,
+)
 from bot.handoff.csat import CsatError, CsatService, parse_score
 from bot.handoff.policy import EscalationPolicy, load_escalation_policy
 from bot.handoff.service import default_handoff_service as handoff_service
@@ -133,8 +138,6 @@ def _unchecked_answer_dropped(tracker: Tracker) -> list[EventType]:
     address question) also filled the question's free-text slot, but the form, run after this
     action rather than after the message, never checks it: clear it so it is asked again
     instead of booking the outburst as the address."""
-    from actions.forms import FREE_TEXT_SLOTS  # forms imports this module
-
     slot = tracker.get_slot("requested_slot")
     text = str(tracker.latest_message.get("text") or "").strip()
     if slot in FREE_TEXT_SLOTS and text and str(tracker.get_slot(slot) or "").strip() == text:
@@ -197,8 +200,10 @@ class ActionEscalate(Action):
                 callback_due=callback_due,
             )
             return events
-        earlier = ticket_opened_in_this_chat(tracker, "complaint")[0]
-        if followup == COMPLAINT_FORM and earlier and not in_form:
+        earlier = None
+        if followup == COMPLAINT_FORM and not in_form:
+            earlier = ticket_opened_in_this_chat(tracker, "complaint")[0]
+        if earlier:
             # A second complaint in the same chat ("他还骂人", "你们到底管不管") adds to the
             # complaint already taken down instead of opening another one.
             try:

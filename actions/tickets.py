@@ -44,6 +44,10 @@ REQUEST_SLOTS = (
     "complaint_expectation",
 )
 """Slots that belong to one request; cleared once it is submitted or cancelled."""
+FREE_TEXT_SLOTS = frozenset(
+    {"request_reason", "fault_description", "address", "complaint_detail", "complaint_expectation"}
+)
+"""Slots whose answer is the customer's own words, whatever they are about."""
 
 log = logging.getLogger(__name__)
 

@@ -218,15 +218,16 @@ def _after_a_ticket(ticket_no: str, *messages: str) -> list[dict]:
     return events[:-1]
 
 
+def _return_ticket(desk):
+    """A return ticket opened for the demo customer, as the return form would."""
+    verified = desk.verify_identity("SO20261101001", "13800138000")
+    reason = {"request_reason": "不想要了"}
+    return desk.open_request("return", verified, reason, "test-user", "rest")
+
+
 def test_taking_back_a_request_just_made_withdraws_its_ticket(desk, domain) -> None:
     """ "诶等一下，我还是不退了" right after the ticket opened: it is cancelled, and said so."""
-    opened = desk.open_request(
-        "return",
-        desk.verify_identity("SO20261101001", "13800138000"),
-        {"request_reason": "不想要了"},
-        "test-user",
-        "rest",
-    )
+    opened = _return_ticket(desk)
     text = "诶等一下，我还是不退了"
     tracker = with_events(
         make_tracker(text=text, intent="cancel"), _after_a_ticket(opened.ticket_no, text)
@@ -239,13 +240,7 @@ def test_taking_back_a_request_just_made_withdraws_its_ticket(desk, domain) -> N
 
 
 def test_a_ticket_already_in_hand_is_not_withdrawn(desk, domain) -> None:
-    opened = desk.open_request(
-        "return",
-        desk.verify_identity("SO20261101001", "13800138000"),
-        {"request_reason": "不想要了"},
-        "test-user",
-        "rest",
-    )
+    opened = _return_ticket(desk)
     desk.tickets.advance(opened.ticket_no, "acknowledged")
     text = "我说取消工单"
     events = _after_a_ticket(opened.ticket_no, "好的", text)
@@ -258,13 +253,7 @@ def test_a_ticket_already_in_hand_is_not_withdrawn(desk, domain) -> None:
 
 def test_letting_go_later_in_the_chat_leaves_the_ticket_alone(desk, knowledge, domain) -> None:
     """ "算了" two messages after the ticket, about something else, withdraws nothing."""
-    opened = desk.open_request(
-        "return",
-        desk.verify_identity("SO20261101001", "13800138000"),
-        {"request_reason": "不想要了"},
-        "test-user",
-        "rest",
-    )
+    opened = _return_ticket(desk)
     events = _after_a_ticket(opened.ticket_no, "积分怎么用", "算了")
     dispatcher, _ = run(
         ActionCancelOutsideForm(), with_events(make_tracker(text="算了"), events), domain
