@@ -100,9 +100,15 @@ def _trigger_of(tracker: Tracker) -> str:
     return "complaint" if _latest_intent(tracker) == "complain" else "request_human"
 
 
-def _offline_form(trigger: str, tracker: Tracker, policy: EscalationPolicy) -> str:
+def _offline_form(
+    trigger: str, reasons: list[str], tracker: Tracker, policy: EscalationPolicy
+) -> str:
     """The complaint form for a complaint, even when an angrier trigger won the tie
-    ("我要投诉 你们送货员把我家门撞坏了" escalates on its sentiment); else a message."""
+    ("我要投诉 你们送货员把我家门撞坏了" escalates on its sentiment); else a message.  A
+    safety risk ("厨房里煤气味很大", which the NLU may file as a complaint) is always a
+    message: it becomes an urgent safety call-back, not a complaint asking what we should do."""
+    if "safety" in reasons:
+        return MESSAGE_FORM
     if trigger == "complaint" or _latest_intent(tracker) in policy.triggers.complaint.intents:
         return COMPLAINT_FORM
     return MESSAGE_FORM
@@ -190,7 +196,7 @@ class ActionEscalate(Action):
         active_form = tracker.active_loop.get("name")
         in_form = bool(active_form) and active_form not in LOOKUP_FORMS
         carry_on = _offline_carry_on(trigger, reasons, tracker, policy)
-        followup = carry_on or _offline_form(trigger, tracker, policy)
+        followup = carry_on or _offline_form(trigger, reasons, tracker, policy)
         if not outcome.created and outcome.ticket_no and followup == MESSAGE_FORM:
             # A call-back is already owed in this chat, with its ticket: the same promise is
             # restated, never a second ticket for the same wait ("现在怎么办", "什么时候来人").

@@ -33,6 +33,25 @@ def _last_bot_response(tracker: Tracker) -> str | None:
     return None
 
 
+def _previous_customer_text(tracker: Tracker) -> str | None:
+    """What the customer typed before the latest message in this session (button payloads
+    skipped): the problem a bare "现在怎么办" is about."""
+    seen_latest = False
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "session_started":
+            return None
+        if kind != "user":
+            continue
+        if not seen_latest:
+            seen_latest = True
+            continue
+        text = (event.get("text") or "").strip()
+        if text and not text.startswith("/"):
+            return text
+    return None
+
+
 def _show(dispatcher: CollectingDispatcher, answer: str, title: str) -> None:
     """The answer, its title and the 有帮助 / 没帮助 buttons (all in the response template)."""
     dispatcher.utter_message(response="utter_kb_answer", answer=answer, title=title)
@@ -69,7 +88,8 @@ class ActionAnswerQuestion(Action):
                 result = service.open_article(article_id, tracker.sender_id)
             else:
                 query = tracker.latest_message.get("text") or ""
-                result = service.answer(query, tracker.sender_id)
+                context = _previous_customer_text(tracker)
+                result = service.answer(query, tracker.sender_id, context=context)
         except KnowledgeUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
             return [SlotSet("kb_article", None)]

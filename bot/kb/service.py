@@ -20,6 +20,7 @@ from sqlalchemy.orm import sessionmaker
 from bot.kb.articles import SCENARIOS, Article
 from bot.kb.search import Hit, KnowledgeBase, KnowledgeBaseCache, shared_cache
 from bot.nlu.catalogue import skus_mentioned
+from bot.nlu.text import normalise_text
 from bot.store.db import session_factory, session_scope
 from bot.store.models import KbSearch
 
@@ -40,6 +41,20 @@ _QUESTION_MARKERS = re.compile(
     r"[?？]|吗|么|呢|怎么|怎样|如何|多久|多少|几天|哪里|哪儿|什么|为什么|能不能|可不可以|是否|有没有"
     r"|要不要|该不该|需不需要|用不用|会不会|是不是|行不行|能否|可否"
 )
+
+
+_FOLLOW_UP = re.compile(
+    r"(?:那|那么|好|好的|嗯|现在|然后|接下来|下一步|我|我们|该|应该|要|得|又|还)*"
+    r"(?:怎么办|咋办|咋整|怎么弄|怎么处理|怎么做|该做什么|做什么|干什么|怎么搞|咋弄|怎么解决)"
+    r"(?:呢|啊|呀|吗|了|嘞)*"
+)
+
+
+def is_follow_up(text: str) -> bool:
+    """Whether a message is only "what now?" ("现在怎么办", "那咋整呢"): it means the previous
+    message's problem, so a search needs that message for context."""
+    compact = re.sub(r"[\s,.!?;，。！？；、~～…]+", "", normalise_text(text))
+    return bool(compact) and _FOLLOW_UP.fullmatch(compact) is not None
 
 
 def looks_like_question(text: str) -> bool:
@@ -108,14 +123,25 @@ class KnowledgeService:
             log.error("could not log a knowledge search: %s", type(exc).__name__)
             raise KnowledgeUnavailable from exc
 
-    def answer(self, query: str, sender_id: str | None = None, k: int = 3) -> KnowledgeAnswer:
-        """Search and log; hits are empty when nothing passes the threshold."""
+    def answer(
+        self, query: str, sender_id: str | None = None, k: int = 3, context: str | None = None
+    ) -> KnowledgeAnswer:
+        """Search and log; hits are empty when nothing passes the threshold.
+
+        ``context`` is the customer's previous message: a bare follow-up ("现在怎么办") is
+        searched together with it, and logged as the customer typed it."""
         kb = self._cache.get()
-        hits = kb.search(query, k=k)
-        second = _second_candidate(kb, query, hits)
-        search_id = self._log(query, kb.folder.fold(query), hits, sender_id)
+        if context and is_follow_up(query):
+            query_text = f"{context.strip()} {query}"
+        else:
+            query_text = query
+        hits = kb.search(query_text, k=k)
+        second = _second_candidate(kb, query_text, hits)
+        search_id = self._log(query, kb.folder.fold(query_text), hits, sender_id)
         # The threshold decides whether there is an answer at all; every choice must reach it.
-        candidates = () if hits else kb.search(query, k=SUGGESTIONS, threshold=SUGGESTION_FLOOR)
+        candidates = (
+            () if hits else kb.search(query_text, k=SUGGESTIONS, threshold=SUGGESTION_FLOOR)
+        )
         suggestions = tuple(h for h in candidates if h.score >= SUGGESTION_FLOOR)
         return KnowledgeAnswer(search_id, tuple(hits), second, suggestions)
 

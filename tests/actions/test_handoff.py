@@ -324,6 +324,7 @@ def test_nobody_online_a_vip_repair_request_runs_its_form_and_no_second_ticket(
         (["strong_negative"], "request_return", "return_form"),
         (["anger"], "report_fault", "repair_form"),
         (["safety"], "report_fault", "message_form"),  # a danger is taken down at once
+        (["safety"], "complain", "message_form"),  # …even when the NLU calls it a complaint
         (["anger"], "query_order", "message_form"),  # a lookup promises nothing to call about
     ],
 )

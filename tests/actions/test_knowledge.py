@@ -56,6 +56,25 @@ def test_a_forms_open_answer_filed_as_a_question_is_taken_as_the_answer(knowledg
     }
 
 
+def test_what_now_is_answered_about_the_previous_message(knowledge) -> None:
+    """ "那怎么办" after a leak report: the leak article, not "not found"."""
+    tracker = make_tracker(text="那怎么办", intent="ask_question")
+    earlier = [
+        {"event": "user", "text": "洗衣机底下一直在往外渗水"},
+        {"event": "bot", "text": "……"},
+        {"event": "user", "text": '/inform{"product": "洗衣机"}'},
+    ]
+    tracker.events[:0] = earlier
+    dispatcher, _ = run(ActionAnswerQuestion(), tracker)
+    assert responses(dispatcher) == ["utter_kb_answer"]
+    assert dispatcher.messages[0]["title"] == "洗衣机漏水排查"
+    # a message of an earlier session is no context
+    tracker = make_tracker(text="那怎么办", intent="ask_question")
+    tracker.events[:0] = [earlier[0], {"event": "session_started"}]
+    dispatcher, _ = run(ActionAnswerQuestion(), tracker)
+    assert responses(dispatcher) != ["utter_kb_answer"]
+
+
 def test_unanswerable_question_offers_a_ticket_or_a_person(knowledge) -> None:
     tracker = make_tracker(text="你们卖二手车吗", intent="ask_question")
     dispatcher, _ = run(ActionAnswerQuestion(), tracker)

@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.kb.articles import ARTICLES_DIR, SCENARIOS
 from bot.kb.search import SYNONYMS_FILE, KnowledgeBase, load_knowledge_base
-from bot.kb.service import Gap, KnowledgeService, KnowledgeUnavailable
+from bot.kb.service import Gap, KnowledgeService, KnowledgeUnavailable, is_follow_up
 from bot.store.db import session_factory, session_scope, upgrade_database
 from bot.store.models import KbSearch
 
@@ -82,6 +82,31 @@ def test_every_search_is_logged(service: KnowledgeService, factory, kb: Knowledg
     assert (second.hits, second.top_article, second.top_score) == ([], None, None)
     assert third.query == "退貨要運費嗎"
     assert third.normalised_query == first.normalised_query  # folded to the same question
+
+
+@pytest.mark.parametrize("text", ["现在怎么办", "那咋整呢？", "我该怎么做", "接下来怎么处理啊"])
+def test_a_bare_what_now_is_a_follow_up(text: str) -> None:
+    assert is_follow_up(text)
+
+
+@pytest.mark.parametrize("text", ["洗衣机漏水怎么办", "怎么退货", "你们卖二手车吗", ""])
+def test_a_question_with_its_own_subject_is_not_a_follow_up(text: str) -> None:
+    assert not is_follow_up(text)
+
+
+def test_a_follow_up_is_searched_with_the_previous_message(
+    service: KnowledgeService, factory, kb: KnowledgeBase
+) -> None:
+    """ "现在怎么办" after "厨房里煤气味很大" is about the gas smell; logged as typed."""
+    alone = service.answer("现在怎么办")
+    assert alone.hits == ()
+    followed = service.answer("现在怎么办", sender_id="user-1", context="厨房里煤气味很大")
+    assert followed.hits[0].id == "appliance-safety-emergency"
+    logged = rows(factory)[-1]
+    assert (logged.query, logged.top_article) == ("现在怎么办", "appliance-safety-emergency")
+    assert logged.normalised_query == kb.folder.fold("厨房里煤气味很大 现在怎么办")
+    # a question of its own ignores the context
+    assert service.answer(NOT_FOUND, context="洗衣机底下一直漏水").hits == ()
 
 
 def test_k_limits_the_hits(service: KnowledgeService) -> None:
