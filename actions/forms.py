@@ -17,6 +17,7 @@ from rasa_sdk.types import DomainDict
 from actions.handoff import ACTION_ESCALATE
 from actions.tickets import FREE_TEXT_SLOTS
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
+from bot.nlu.text import to_simplified
 from bot.services.customers import (
     is_valid_order_no,
     mask_phone,
@@ -141,10 +142,15 @@ _ADDRESS_MARKERS = re.compile(
 """What any address a technician can find holds: a place name suffix or a house number."""
 
 _DELIVERY_ADDRESS_WORDS = re.compile(
-    r"送货地址|收货地址|原地址|原来的地址|老地址|订单地址|下单地址|地址不变|同一个地址|就这个地址"
+    r"送货地址|收货地址|原地址|原来的地址|老地址|订单地址|下单地址|地址不变|同一个地址|这个地址"
     r"|^(?:对|是的?|好的?|嗯|可以|没错|就这里|就那里|一样|同上)[。！!,.，]*$"
 )
-"""The customer points to the delivery address offered as a button, in words."""
+
+
+def _points_to_delivery_address(text: str) -> bool:
+    """The customer points to the delivery address offered as a button, in words
+    ("就是送货地址", "送貨地址", "对")."""
+    return bool(_DELIVERY_ADDRESS_WORDS.search(to_simplified(text)))
 
 
 def _answer_in_passing(question: str, sender_id: str, dispatcher: CollectingDispatcher) -> None:
@@ -451,7 +457,12 @@ class IdentityFormValidation(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         today = default_desk().today()
-        day = parse_date(str(value), today)
+        said = str(tracker.latest_message.get("text") or "")
+        # The whole message first: the NLU may cut "下周六上午" into "下" and "周六", and
+        # "周六" alone is this week's Saturday.
+        day = (parse_date(said, today) if str(value) in said else None) or parse_date(
+            str(value), today
+        )
         if day is None or not bookable(day, today):
             if tracker.get_slot("requested_slot") != "appointment_date":
                 # A date said in passing ("昨天开始就不制冷了") is context, not a booking.
@@ -514,7 +525,7 @@ class IdentityFormValidation(FormValidationAction):
         delivery = _read_order(
             tracker.get_slot("verified_customer"), default_desk().order_address, ""
         )
-        if delivery and (text == delivery or _DELIVERY_ADDRESS_WORDS.search(text)):
+        if delivery and (text == delivery or _points_to_delivery_address(text)):
             return {"address": delivery}
         result = self._validate_description("address", value, dispatcher, tracker)
         if result["address"] and not _ADDRESS_MARKERS.search(text):
@@ -580,7 +591,10 @@ def form_answer_taken_for_a_question(
         return None
     if not text or text.startswith("/") or looks_like_question(text):
         return None
-    if default_knowledge_service().answers_at_all(text):
+    # "就是送货地址" at the address question is the answer, though an article is about
+    # changing a delivery address.
+    pointed = slot == "address" and _points_to_delivery_address(text)
+    if not pointed and default_knowledge_service().answers_at_all(text):
         return None
     validation = VALIDATION_BY_FORM[form]()
     result = getattr(validation, f"validate_{slot}")(text, dispatcher, tracker, domain)

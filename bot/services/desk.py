@@ -69,6 +69,8 @@ class OpeningAnswer:
     min_chars: int
     words: tuple[str, ...]
     """Words that only ask for the service or fill the sentence ("我要报修", "冰箱坏了")."""
+    reasons: tuple[str, ...] = ()
+    """Short phrases that are a whole answer on their own ("不想要了", "买错了")."""
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,13 @@ class RequestConfig:
         at least ``min_chars`` characters are left once product names, the form's words and
         the filler words are taken out.  A button payload ("/report_fault") says nothing."""
         opening = self.openings.get(form)
-        if opening is None:
+        if opening is None or not text or text.startswith("/"):
             return {}
-        if self._chars_left(text, opening.words, drop_products=True) < opening.min_chars:
+        folded = normalise_text(text).lower()
+        complete = any(reason in folded for reason in opening.reasons)
+        if not complete and (
+            self._chars_left(text, opening.words, drop_products=True) < opening.min_chars
+        ):
             return {}
         return {opening.slot: text.strip()}
 
@@ -105,13 +111,19 @@ class RequestConfig:
         text = (text or "").strip()
         if not text or text.startswith("/"):
             return 0
-        rest = normalise_text(text).lower()
+        rest = _IDENTIFIERS.sub(" ", normalise_text(text).lower())
         for phrase in _noise_phrases(words, self.filler_words, drop_products):
             rest = rest.replace(phrase, " ")
         return len(_DESCRIPTION_CHARS.findall(rest))
 
 
 _DESCRIPTION_CHARS = re.compile(r"[\u4e00-\u9fff]|[a-z]|\d")
+_IDENTIFIERS = re.compile(
+    r"(?:订单号|订单|单号|工单号|工单|电话号码|电话|手机号码|手机号|手机|号码)?[:：]?\s*"
+    r"(?:[a-z]{1,3}\d[\d-]{5,}|\d{7,})"
+)
+"""Order, ticket and phone numbers with their labels ("订单SO20261103002", "电话139…"):
+which order, not what the customer wants."""
 
 
 @lru_cache(maxsize=16)
@@ -164,7 +176,10 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
         where = f"{path}: opening_answers.{form}"
         try:
             openings[form] = OpeningAnswer(
-                str(spec["slot"]), int(spec["min_chars"]), _word_list(spec["words"], where)
+                str(spec["slot"]),
+                int(spec["min_chars"]),
+                _word_list(spec["words"], where),
+                _word_list(spec.get("reasons") or [], f"{where}.reasons"),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{where} is invalid: {exc!r}") from exc

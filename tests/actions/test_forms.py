@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.forms import (
@@ -15,6 +16,7 @@ from actions.forms import (
     ActionAskAddress,
     ActionAskProduct,
     ActionFindTicketOrder,
+    form_answer_taken_for_a_question,
 )
 from actions.handoff import ValidateCsatForm
 from tests.actions.conftest import make_tracker, responses
@@ -127,6 +129,17 @@ def test_appointment_date_understands_relative_days_and_fills_the_time_slot(desk
     assert result == {"appointment_date": tomorrow.isoformat(), "time_slot": "上午"}
 
 
+def test_a_date_cut_in_two_by_the_nlu_is_read_from_the_whole_message(desk, domain) -> None:
+    """ "下周六上午吧" came as the entities "下" and "周六": next week's Saturday, not this."""
+    today = desk.today()
+    next_saturday = today - timedelta(days=today.weekday()) + timedelta(weeks=1, days=5)
+    tracker = make_tracker({"requested_slot": "appointment_date"}, text="下周六上午吧")
+    result = validation("repair_form").validate_appointment_date(
+        "周六", CollectingDispatcher(), tracker, domain
+    )
+    assert result["appointment_date"] == next_saturday.isoformat()
+
+
 @pytest.mark.parametrize("answer", ["今天", "随便哪天", "明年三月"])
 def test_unbookable_dates_are_rejected(answer, desk, domain) -> None:
     dispatcher = CollectingDispatcher()
@@ -213,7 +226,9 @@ def test_the_delivery_address_is_offered_for_the_visit(desk, domain) -> None:
     assert responses(dispatcher) == ["utter_ask_address"]
 
 
-@pytest.mark.parametrize("said", ["就是送货地址", "对", "地址不变", "送到原地址就行"])
+@pytest.mark.parametrize(
+    "said", ["就是送货地址", "对", "地址不变", "送到原地址就行", "送貨地址", "就用这个地址"]
+)
 def test_pointing_to_the_delivery_address_takes_it(desk, domain, said) -> None:
     tracker = make_tracker(
         {"order_id": ORDER, "verified_customer": ORDER, "requested_slot": "address"}, text=said
@@ -222,6 +237,24 @@ def test_pointing_to_the_delivery_address_takes_it(desk, domain, said) -> None:
         said, CollectingDispatcher(), tracker, domain
     )
     assert result == {"address": desk.order_address(ORDER)}
+
+
+def test_pointing_to_the_delivery_address_is_no_question_for_the_knowledge_base(
+    desk, knowledge, domain
+) -> None:
+    """ "就是送货地址" filed as a question got the article about changing a delivery address
+    and the address question again; it is the answer."""
+    slots = {
+        "order_id": ORDER,
+        "verified_customer": ORDER,
+        "active_loop": "repair_form",
+        "requested_slot": "address",
+    }
+    tracker = make_tracker(slots, text="就是送货地址", intent="ask_question")
+    dispatcher = CollectingDispatcher()
+    events = form_answer_taken_for_a_question(dispatcher, tracker, domain)
+    assert events == [SlotSet("address", desk.order_address(ORDER))]
+    assert dispatcher.messages == []
 
 
 @pytest.mark.parametrize(

@@ -256,6 +256,10 @@ def test_a_message_left_about_a_safety_risk_is_urgent(fresh_desk: ServiceDesk) -
         ("price_dispute_form", "能补差价吗", None),
         ("return_form", "尺寸买错了 我要退货", "request_reason"),
         ("return_form", "这个洗衣机想退了", None),
+        ("return_form", "空气净化器不想要了 想退", "request_reason"),  # a whole reason
+        ("return_form", "我要退貨，訂單SO20261103002，電話13900139000", None),  # only which order
+        ("return_form", "退货 订单号SO20261103002 手机13900139000 屏幕有亮点", "request_reason"),
+        ("repair_form", "T20261120-0001 报修", None),
         ("exchange_form", "这台电视有坏点 给我换一台新的", "request_reason"),
         ("exchange_form", "我要换货", None),
         ("message_form", "人呢？？？回个话行不行", None),  # no opening answer for messages
