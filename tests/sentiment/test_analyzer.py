@@ -211,6 +211,12 @@ def test_a_calm_question_about_a_delay_is_negative_but_brings_in_no_one(
     assert fed_up.escalate and "repeated_failure" in fed_up.reasons
 
 
+def test_a_cooking_fault_reported_calmly_brings_in_no_one(analyzer: SentimentAnalyzer) -> None:
+    """ "夹生" is how a rice cooker fails, not anger: the report goes to the repair form."""
+    result = analyzer.analyse("电饭煲煮饭夹生 要报修")
+    assert result.label == "negative" and not result.escalate, result
+
+
 def test_grocery_words_carry_the_feeling(analyzer: SentimentAnalyzer) -> None:
     assert analyzer.analyse("买的橙子好难吃").label == "negative"  # "好" as "so", not praise
     assert analyzer.analyse("牛奶收到就变质了").label == "negative"
