@@ -11,7 +11,7 @@ from rasa_sdk.types import DomainDict
 from actions.forms import form_answer_taken_for_a_question
 from bot.kb.articles import Article
 from bot.kb.search import Hit
-from bot.kb.service import KnowledgeUnavailable, default_knowledge_service
+from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, is_follow_up
 from bot.settings import project_domain
 
 HELP_OFFERS = frozenset(
@@ -126,6 +126,9 @@ class ActionKnowledgeFeedback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if is_follow_up(tracker.latest_message.get("text") or ""):
+            # "那压缩机呢" read as a yes: it is the next question, not feedback.
+            return await ActionAnswerQuestion().run(dispatcher, tracker, domain)
         helpful = tracker.get_intent_of_latest_message() == "affirm"
         service = default_knowledge_service()
         search_id = tracker.get_slot("kb_search_id")

@@ -50,11 +50,17 @@ _FOLLOW_UP = re.compile(
 )
 
 
+_WHAT_ABOUT = re.compile(r"那(?:么|个)?[^那呢]{1,6}呢")
+""""那压缩机呢" after "空调保修几年": the same question about something else."""
+
+
 def is_follow_up(text: str) -> bool:
-    """Whether a message is only "what now?" ("现在怎么办", "那咋整呢"): it means the previous
-    message's problem, so a search needs that message for context."""
+    """Whether a message leans on the previous one: only "what now?" ("现在怎么办", "那咋整呢")
+    or "and X?" ("那压缩机呢"), so a search needs the previous message for context."""
     compact = re.sub(r"[\s,.!?;，。！？；、~～…]+", "", normalise_text(text))
-    return bool(compact) and _FOLLOW_UP.fullmatch(compact) is not None
+    return bool(compact) and any(
+        pattern.fullmatch(compact) is not None for pattern in (_FOLLOW_UP, _WHAT_ABOUT)
+    )
 
 
 def looks_like_question(text: str) -> bool:

@@ -21,6 +21,7 @@ SPACY_MODEL_DIR = PROJECT_ROOT / "models" / "spacy_zh"
 
 ORDER_NO_PATTERN = r"^SO\d{11}$"
 PHONE_PATTERN = r"^(\+?86)?1[3-9]\d{9}$"
+PHONE_WORD_LABEL = "phone_word"
 PHONE_LABEL_WORDS = ["手机", "手机号", "手机号码", "电话", "电话号码", "号码", "联系电话"]
 
 
@@ -57,6 +58,13 @@ def entity_patterns() -> list[dict]:
             ],
         },
         {"label": "ticket_id", "pattern": [{"TEXT": {"REGEX": r"^T\d{8}-\d{4}$"}}]},
+        # "为什么要手机号？" names no product: the longer match claims 手机 + 号 under a label
+        # the entity extractor does not report (config.yml lists the labels it does).
+        {
+            "label": PHONE_WORD_LABEL,
+            "pattern": [{"TEXT": "手机"}, {"TEXT": {"IN": ["号", "号码"]}}],
+        },
+        {"label": PHONE_WORD_LABEL, "pattern": [{"TEXT": {"IN": ["手机号", "手机号码"]}}]},
     ]
     for product in load_catalogue():
         for phrase in sorted({product.name, *product.aliases}):

@@ -122,6 +122,19 @@ def test_not_helpful_then_second_candidate_then_ticket_or_person(knowledge, demo
     assert responses(dispatcher) == ["utter_kb_no_more_answers"]
 
 
+def test_and_what_about_after_an_answer_is_the_next_question_not_a_yes(knowledge) -> None:
+    """ "那压缩机呢" after the warranty answer, filed as affirm, got "太好了！"."""
+    tracker = make_tracker(
+        {"kb_search_id": 1, "kb_candidates": []}, text="那压缩机呢", intent="affirm"
+    )
+    tracker.events[:0] = [{"event": "user", "text": "空调保修几年"}]
+    dispatcher, _ = run(ActionKnowledgeFeedback(), tracker)
+    assert responses(dispatcher) == ["utter_kb_answer"]
+    assert (
+        dispatcher.messages[0]["title"] == knowledge.open_article("warranty-period").hits[0].title
+    )
+
+
 def test_helpful_feedback_is_recorded(knowledge, demo_factory) -> None:
     _, slots = run(ActionAnswerQuestion(), make_tracker(text="发票怎么开", intent="ask_question"))
     dispatcher, _ = run(ActionKnowledgeFeedback(), make_tracker(slots, intent="affirm"))

@@ -84,7 +84,9 @@ def test_every_search_is_logged(service: KnowledgeService, factory, kb: Knowledg
     assert third.normalised_query == first.normalised_query  # folded to the same question
 
 
-@pytest.mark.parametrize("text", ["现在怎么办", "那咋整呢？", "我该怎么做", "接下来怎么处理啊"])
+@pytest.mark.parametrize(
+    "text", ["现在怎么办", "那咋整呢？", "我该怎么做", "接下来怎么处理啊", "那压缩机呢？"]
+)
 def test_a_bare_what_now_is_a_follow_up(text: str) -> None:
     assert is_follow_up(text)
 
@@ -105,6 +107,9 @@ def test_a_follow_up_is_searched_with_the_previous_message(
     logged = rows(factory)[-1]
     assert (logged.query, logged.top_article) == ("现在怎么办", "appliance-safety-emergency")
     assert logged.normalised_query == kb.folder.fold("厨房里煤气味很大 现在怎么办")
+    # "and X?" asks the previous question about X
+    what_about = service.answer("那压缩机呢", context="空调保修几年")
+    assert what_about.hits[0].id == "warranty-period"
     # a question of its own ignores the context
     assert service.answer(NOT_FOUND, context="洗衣机底下一直漏水").hits == ()
 

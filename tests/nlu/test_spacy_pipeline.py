@@ -63,6 +63,12 @@ def test_phone_label_word_belongs_to_the_phone_not_the_product(
     assert entities(nlp, text) == [(surface, "phone", "")]
 
 
+@pytest.mark.parametrize("text", ["为什么要手机号？", "手机号码填错了", "我换手机号了"])
+def test_the_word_for_a_phone_number_is_no_product(nlp: Language, text: str) -> None:
+    """ "为什么要手机号" at the phone question made 手机 the product and looped the form."""
+    assert [e for e in entities(nlp, text) if e[1] == "product"] == []
+
+
 def test_phone_and_product_in_one_message(nlp: Language) -> None:
     assert entities(nlp, "我的手机坏了,电话13812345678") == [
         ("手机", "product", "PH-N15"),
