@@ -24,6 +24,7 @@ from bot.services.desk import (
     load_request_config,
 )
 from bot.services.orders import UnknownOrder
+from bot.services.tickets import TicketView
 from bot.services.scheduling import format_day
 from bot.settings import project_domain
 
@@ -122,6 +123,9 @@ class OpenTicketAction(Action, ABC):
             verified = verified_customer(desk, tracker)
             if verified is None:
                 return identity_lost(dispatcher)
+            existing = desk.open_duplicate(kind, verified, answers)
+            if existing is not None:
+                return self._added_to_existing(existing, answers, desk, dispatcher)
             if window:
                 days = desk.days_since_delivery(verified.order_no)
                 answers["days_since_delivery"] = days
@@ -154,6 +158,30 @@ class OpenTicketAction(Action, ABC):
                 appointment=f"{day}{answers.get('time_slot') or ''}",
                 address=answers.get("address") or "",
             )
+        return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
+
+
+    @staticmethod
+    def _added_to_existing(
+        ticket: TicketView,
+        answers: dict[str, Any],
+        desk: ServiceDesk,
+        dispatcher: CollectingDispatcher,
+    ) -> list[EventType]:
+        """The same request is already under way: what the customer said this time goes onto
+        that ticket as a note, and no second ticket is opened."""
+        said = "；".join(
+            str(answers[slot])
+            for slot in ("fault_description", "request_reason", "address", "appointment")
+            if answers.get(slot)
+        )
+        desk.add_to_request(ticket.ticket_no, said)
+        dispatcher.utter_message(
+            response="utter_request_already_open",
+            ticket_id=ticket.ticket_no,
+            category_label=ticket.category_label,
+            status_label=ticket.status_label,
+        )
         return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
 
 

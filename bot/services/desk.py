@@ -293,6 +293,31 @@ class ServiceDesk:
         )
         return ticket
 
+    def open_duplicate(
+        self, kind_name: str, verified: VerifiedOrder, answers: Mapping[str, Any]
+    ) -> TicketView | None:
+        """The ticket still under way that this assistant opened for the same request — same
+        kind, order and product ("电饭煲煮饭夹生 要报修" submitted twice) — which a new form
+        adds to rather than duplicates.  Only requests about a product are matched; messages
+        and complaints are not."""
+        kind = load_request_config().kinds[kind_name]
+        product = answers.get("product")
+        if "product" not in kind.fields or not product:
+            return None
+        try:
+            tickets = self.tickets.tickets_for_customer(verified.customer_id)
+        except SQLAlchemyError as exc:
+            raise ServiceUnavailable from exc
+        for ticket in sorted(tickets, key=lambda t: t.created_at, reverse=True):
+            if (
+                ticket.status not in SETTLED_TICKET_STATUSES
+                and ticket.order_no == verified.order_no
+                and ticket.summary.startswith(kind.summary)
+                and ticket.details.get(kind.fields["product"]) == str(product)
+            ):
+                return ticket
+        return None
+
     def withdraw_request(self, ticket_no: str) -> bool:
         """Cancel a ticket the customer just opened and takes back ("我还是不退了").  Only a
         ticket nobody has picked up yet is withdrawn; False when work on it has begun."""

@@ -79,6 +79,32 @@ def test_submitted_repair_opens_a_ticket_with_appointment(desk, demo_factory, do
     assert "order_id" not in slots_set
 
 
+def test_the_same_request_submitted_again_adds_to_its_ticket(desk, demo_factory, domain) -> None:
+    """ "电饭煲煮饭夹生 要报修" sent twice in one chat opened two identical repair tickets."""
+    rice = {"order_id": "SO20261120009", "phone": PHONE, "verified_customer": "SO20261120009"}
+    first = dict(rice, product="电饭煲", fault_description="煮饭夹生", address="成都市武侯区1号")
+    dispatcher, _ = run(open_action("repair"), make_tracker(first), domain)
+    ticket_no = dispatcher.messages[0]["ticket_id"]
+    before = ticket_count(demo_factory)
+
+    again = dict(first, fault_description="还是夹生 米饭中间硬")
+    dispatcher, slots = run(open_action("repair"), make_tracker(again), domain)
+    assert responses(dispatcher) == ["utter_request_already_open"]
+    assert dispatcher.messages[0]["ticket_id"] == ticket_no == slots["ticket_id"]
+    assert ticket_count(demo_factory) == before
+    notes = [event.note for event in desk.tickets.timeline(ticket_no).events]
+    assert any("还是夹生 米饭中间硬" in (note or "") for note in notes)
+
+    # another product of the same order is another request
+    dryer = dict(first, product="吹风机", fault_description="不出热风")
+    dispatcher, _ = run(open_action("repair"), make_tracker(dryer), domain)
+    assert responses(dispatcher)[0] == "utter_ticket_opened"
+    # and once the first is settled, the same product may be reported again
+    desk.withdraw_request(ticket_no)
+    dispatcher, _ = run(open_action("repair"), make_tracker(again), domain)
+    assert responses(dispatcher)[0] == "utter_ticket_opened"
+
+
 def test_safety_words_make_a_repair_urgent(desk, domain) -> None:
     slots = dict(VERIFIED, product="滚筒洗衣机", fault_description="插头冒烟了 有焦味")
     dispatcher, _ = run(open_action("repair"), make_tracker(slots), domain)
