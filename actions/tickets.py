@@ -24,8 +24,8 @@ from bot.services.desk import (
     load_request_config,
 )
 from bot.services.orders import UnknownOrder
-from bot.services.tickets import TicketView
 from bot.services.scheduling import format_day
+from bot.services.tickets import TicketView
 from bot.settings import project_domain
 
 WINDOW_PASSED_RESPONSES = {
@@ -159,7 +159,6 @@ class OpenTicketAction(Action, ABC):
                 address=answers.get("address") or "",
             )
         return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
-
 
     @staticmethod
     def _added_to_existing(
