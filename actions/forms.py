@@ -243,6 +243,13 @@ def _ticket_order(ticket_no: str) -> str | None:
         return None
 
 
+def _order_cancelled(order_no: str) -> bool:
+    try:
+        return default_desk().order_cancelled(order_no)
+    except (ServiceUnavailable, UnknownOrder):
+        return False
+
+
 class ActionFindTicketOrder(Action):
     """Before the ticket-status form: a ticket number in the request ("T20261120-0001 到哪了")
     stands for its order, so the form asks only for the phone on that order."""
@@ -386,6 +393,11 @@ class IdentityFormValidation(FormValidationAction):
                 "phone": None,
                 "identity_failures": float(failures),
             }
+        if "product" in self.domain_slots(domain) and _order_cancelled(verified.order_no):
+            # Nothing of a cancelled order can be returned, installed or repaired: another
+            # order number, or "算了".  The checked phone stays for that order.
+            dispatcher.utter_message(response="utter_order_cancelled", order_no=verified.order_no)
+            return {"order_id": None, "phone": phone, "identity_failures": 0.0}
         try:
             open_ticket = default_desk().has_open_ticket(verified.customer_id)
         except ServiceUnavailable:

@@ -438,6 +438,11 @@ class ServiceDesk:
         except SQLAlchemyError as exc:
             raise ServiceUnavailable from exc
 
+    def order_cancelled(self, order_no: str) -> bool:
+        """Whether the order was cancelled: nothing of it can be returned, exchanged,
+        installed or repaired."""
+        return self._order(order_no).status == "cancelled"
+
     def days_since_delivery(self, order_no: str) -> int | None:
         """Whole days since a delivered order arrived (its recorded arrival time), in the
         business time zone; None while it is on its way."""

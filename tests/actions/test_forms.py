@@ -72,6 +72,23 @@ def test_wrong_phone_and_unknown_order_get_the_same_reply(desk, domain) -> None:
         assert "verified_customer" not in result
 
 
+@pytest.mark.parametrize("form", ["return_form", "installation_form", "repair_form"])
+def test_a_cancelled_order_takes_no_return_installation_or_repair(desk, domain, form) -> None:
+    """SO20261112005 was cancelled: no return ticket for it (QA: one was opened)."""
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker({"order_id": "SO20261112005"})
+    result = validation(form).validate_phone("13500135000", dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_order_cancelled"]
+    assert dispatcher.messages[0]["order_no"] == "SO20261112005"
+    assert result["order_id"] is None and result["phone"] == "13500135000"
+    assert "verified_customer" not in result
+    # the same order can still be looked up
+    status = validation("order_status_form").validate_phone(
+        "13500135000", CollectingDispatcher(), tracker, domain
+    )
+    assert status["verified_customer"] == "SO20261112005"
+
+
 def test_a_corrected_phone_verifies_against_the_order_already_given(desk, domain) -> None:
     form = validation("repair_form")
     failed = form.validate_phone(
