@@ -30,6 +30,13 @@ from bot.services.scheduling import bookable, parse_date, parse_time_slot, time_
 
 T = TypeVar("T")
 MAX_IDENTITY_FAILURES = 3
+CONTACT_ONLY_FORMS = frozenset({"message_form", "complaint_form"})
+"""Forms a customer with no order number may finish with a phone to call back."""
+_NO_ORDER = re.compile(
+    r"没有?(?:订单|单号)|无订单|不是订单|跟订单没关系|和订单无关|与订单无关|没在你们(?:这|家)?买"
+    r"|(?:忘了|忘记了?|不记得|找不到|不知道)(?:订单|单号)"
+)
+"""What a customer without an order number to give says when asked for one."""
 MIN_DESCRIPTION_CHARS = 4
 DIGRESSION_INTENTS = {
     "cancel",
@@ -211,6 +218,25 @@ class ActionAskProduct(Action):
         return []
 
 
+class ActionAskPhone(Action):
+    """The phone question: the one on the order for the identity check, or, for a message
+    or complaint left without an order number, a number to call back."""
+
+    def name(self) -> str:
+        return "action_ask_phone"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        contact_only = tracker.active_loop_name in CONTACT_ONLY_FORMS and tracker.get_slot(
+            "without_order"
+        )
+        dispatcher.utter_message(
+            response="utter_ask_contact_phone" if contact_only else "utter_ask_phone"
+        )
+        return []
+
+
 class ActionAskAddress(Action):
     """Where the technician should come, with the order's delivery address as one tap (most
     visits are where the item was delivered); any other address can still be typed."""
@@ -297,6 +323,9 @@ class IdentityFormValidation(FormValidationAction):
         text = _answer_text(tracker, "order_id")
         if text is None or tracker.get_slot("order_id"):
             return {}
+        if self.form_name() in CONTACT_ONLY_FORMS and _NO_ORDER.search(to_simplified(text)):
+            phone = _typed_phone(text)
+            return {"without_order": True, **({"phone": phone} if phone else {})}
         match = _ORDER_NO_IN_TEXT.search(text)
         if match:
             return {"order_id": match.group(0)}
@@ -352,6 +381,8 @@ class IdentityFormValidation(FormValidationAction):
             dispatcher.utter_message(response="utter_invalid_phone")
             return {"phone": None}
         order_no = tracker.get_slot("order_id")
+        if self._contact_only(tracker):
+            return {"phone": phone}  # a number to call back, checked by whoever calls
         if not order_no:
             if tracker.get_slot("requested_slot") == "order_id":
                 # Given when the order number was asked for: say it is kept, then ask again.
@@ -360,6 +391,42 @@ class IdentityFormValidation(FormValidationAction):
                 )
             return {"phone": phone}
         return self._check_identity(order_no, phone, dispatcher, tracker, domain)
+
+    def _contact_only(self, tracker: Tracker) -> bool:
+        return self.form_name() in CONTACT_ONLY_FORMS and bool(tracker.get_slot("without_order"))
+
+    def _locked(self, dispatcher: CollectingDispatcher) -> dict[str, Any]:
+        """Too many failed checks: lookups stop; a message or complaint can still be left
+        with a phone to call back (whoever calls checks who it is)."""
+        if self.form_name() in CONTACT_ONLY_FORMS:
+            dispatcher.utter_message(response="utter_identity_locked_contact_instead")
+            return {"without_order": True, "order_id": None, "phone": None}
+        dispatcher.utter_message(response="utter_identity_locked")
+        return {"phone": None, "order_id": None, "requested_slot": None}
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        events = await super().run(dispatcher, tracker, domain)
+        if tracker.get_slot("without_order") and not any(
+            event.get("name") == "without_order" for event in events
+        ):
+            # Set by extract_order_id, but not a required slot: rasa_sdk drops it unless
+            # it is returned here.
+            events.append(SlotSet("without_order", True))
+        return events
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        """Without an order number, a message or complaint needs only the phone."""
+        if self._contact_only(tracker):
+            return [slot for slot in domain_slots if slot != "order_id"]
+        return domain_slots
 
     def _check_identity(
         self,
@@ -372,8 +439,7 @@ class IdentityFormValidation(FormValidationAction):
         """The order/phone pair against the store, with the failure count and lock-out."""
         failures = int(tracker.get_slot("identity_failures") or 0)
         if failures >= MAX_IDENTITY_FAILURES:
-            dispatcher.utter_message(response="utter_identity_locked")
-            return {"phone": None, "order_id": None, "requested_slot": None}
+            return self._locked(dispatcher)
         try:
             verified = default_desk().verify_identity(order_no, phone)
         except ServiceUnavailable:
@@ -382,6 +448,8 @@ class IdentityFormValidation(FormValidationAction):
         if verified is None:
             failures += 1
             locked = failures >= MAX_IDENTITY_FAILURES
+            if locked and self.form_name() in CONTACT_ONLY_FORMS:
+                return {**self._locked(dispatcher), "identity_failures": float(failures)}
             dispatcher.utter_message(
                 response="utter_identity_locked" if locked else "utter_identity_not_found"
             )

@@ -62,8 +62,12 @@ def clear_request_slots() -> list[EventType]:
 
 
 def verified_customer(desk: ServiceDesk, tracker: Tracker) -> VerifiedOrder | None:
-    """Re-check the order/phone pair the form verified (the store is the truth, not slots)."""
-    return desk.verify_identity(tracker.get_slot("order_id") or "", tracker.get_slot("phone") or "")
+    """Re-check the order/phone pair the form verified (the store is the truth, not slots);
+    for a message left without an order number, whom the phone to call back belongs to."""
+    order_no, phone = tracker.get_slot("order_id") or "", tracker.get_slot("phone") or ""
+    if not order_no and tracker.get_slot("without_order"):
+        return desk.contact_by_phone(phone) if phone else None
+    return desk.verify_identity(order_no, phone)
 
 
 def link_pending_callback(sender_id: str, ticket_no: str) -> datetime | None:

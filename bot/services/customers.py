@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from bot.store.db import session_scope
@@ -67,7 +68,8 @@ class CustomerView:
 class VerifiedOrder:
     """An order whose owner proved who they are; carries what ticketing needs next."""
 
-    order_no: str
+    order_no: str | None
+    """None for a message left without an order: only a phone to call back, unchecked."""
     customer_id: int
     customer_name: str
     customer_tier: str
@@ -136,6 +138,29 @@ class CustomerService:
                 select(Customer).where(Customer.phone == normalised_phone)
             ).scalar_one_or_none()
             return None if customer is None else _customer_view(customer)
+
+    def contact_by_phone(self, phone: str) -> VerifiedOrder | None:
+        """Whom a message left without an order is from: the customer registered with
+        ``phone``, or a new guest record for it (None for a malformed number).  Nothing is
+        shown to the chat; whoever calls back checks who answers."""
+        normalised_phone = normalise_phone(phone)
+        if normalised_phone is None:
+            return None
+        mine = select(Customer).where(Customer.phone == normalised_phone)
+        for _ in range(2):  # a second try reads the row a concurrent request just added
+            try:
+                with session_scope(self._session_factory) as session:
+                    customer = session.execute(mine).scalar_one_or_none()
+                    if customer is None:
+                        customer = Customer(
+                            name=f"访客{normalised_phone[-4:]}", phone=normalised_phone
+                        )
+                        session.add(customer)
+                        session.flush()
+                    return VerifiedOrder(None, customer.id, customer.name, customer.tier)
+            except IntegrityError:
+                continue
+        return None
 
     def list_customers(self) -> list[CustomerView]:
         with session_scope(self._session_factory) as session:

@@ -225,6 +225,15 @@ class ServiceDesk:
             log.error("identity check failed for %s: %s", mask_phone(phone), type(exc).__name__)
             raise ServiceUnavailable from exc
 
+    def contact_by_phone(self, phone: str) -> VerifiedOrder | None:
+        """Whom a message or complaint left without an order number is from (see
+        CustomerService.contact_by_phone)."""
+        try:
+            return self.customers.contact_by_phone(phone)
+        except SQLAlchemyError as exc:
+            log.error("contact lookup failed for %s: %s", mask_phone(phone), type(exc).__name__)
+            raise ServiceUnavailable from exc
+
     def order_products(self, order_no: str) -> list[str]:
         """Product names on the order, for "which item?" questions."""
         return [item.product_name for item in self._order(order_no).items]

@@ -14,6 +14,7 @@ from actions.forms import (
     VALIDATION_BY_FORM,
     VALIDATIONS,
     ActionAskAddress,
+    ActionAskPhone,
     ActionAskProduct,
     ActionFindTicketOrder,
     form_answer_taken_for_a_question,
@@ -87,6 +88,49 @@ def test_a_cancelled_order_takes_no_return_installation_or_repair(desk, domain, 
         "13500135000", CollectingDispatcher(), tracker, domain
     )
     assert status["verified_customer"] == "SO20261112005"
+
+
+@pytest.mark.parametrize("said", ["我没有订单号", "没订单 就是想问个事", "忘了订单号了"])
+def test_a_message_can_be_left_without_an_order_number(desk, domain, said) -> None:
+    """ "没有订单" at the order question looped on 订单号格式不对; now the phone will do."""
+    form = validation("message_form")
+    asked = {"active_loop": "message_form", "requested_slot": "order_id"}
+    tracker = make_tracker(asked, text=said)
+    extracted = asyncio.run(form.extract_order_id(CollectingDispatcher(), tracker, domain))
+    assert extracted == {"without_order": True}
+    contact = make_tracker({**asked, "without_order": True}, text="13312345678")
+    required = asyncio.run(
+        form.required_slots(form.domain_slots(domain), CollectingDispatcher(), contact, domain)
+    )
+    assert "order_id" not in required and "phone" in required
+    dispatcher = CollectingDispatcher()
+    assert form.validate_phone("133 1234 5678", dispatcher, contact, domain) == {
+        "phone": "13312345678"
+    }
+    assert dispatcher.messages == []
+    # the phone question asks for a number to call back, not the one on an order
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionAskPhone().run(dispatcher, contact, domain))
+    assert responses(dispatcher) == ["utter_ask_contact_phone"]
+    # a return still needs its order
+    returning = make_tracker({"requested_slot": "order_id"}, text=said)
+    assert asyncio.run(
+        validation("return_form").extract_order_id(CollectingDispatcher(), returning, domain)
+    ) == {"order_id": said}
+
+
+def test_locked_out_of_lookups_a_message_is_still_taken_with_a_phone(desk, domain) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker({"order_id": ORDER, "identity_failures": 2.0})
+    result = validation("message_form").validate_phone(OTHER_PHONE, dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_identity_locked_contact_instead"]
+    assert result["without_order"] is True and result["order_id"] is None
+    # a lookup stays locked
+    dispatcher = CollectingDispatcher()
+    result = validation("order_status_form").validate_phone(
+        OTHER_PHONE, dispatcher, tracker, domain
+    )
+    assert responses(dispatcher) == ["utter_identity_locked"] and "without_order" not in result
 
 
 def test_a_corrected_phone_verifies_against_the_order_already_given(desk, domain) -> None:

@@ -105,6 +105,15 @@ def test_the_same_request_submitted_again_adds_to_its_ticket(desk, demo_factory,
     assert responses(dispatcher)[0] == "utter_ticket_opened"
 
 
+def test_a_message_left_without_an_order_is_a_ticket_to_call_that_phone(desk, domain) -> None:
+    slots = {"without_order": True, "phone": "13312345678", "request_reason": "门店几点关门"}
+    dispatcher, _ = run(open_action("message"), make_tracker(slots), domain)
+    assert responses(dispatcher) == ["utter_ticket_opened"]
+    ticket = desk.tickets.timeline(dispatcher.messages[0]["ticket_id"])
+    assert ticket.order_no is None and ticket.details == {"留言内容": "门店几点关门"}
+    assert desk.customers.get_customer(ticket.customer_id).phone == "13312345678"
+
+
 def test_safety_words_make_a_repair_urgent(desk, domain) -> None:
     slots = dict(VERIFIED, product="滚筒洗衣机", fault_description="插头冒烟了 有焦味")
     dispatcher, _ = run(open_action("repair"), make_tracker(slots), domain)

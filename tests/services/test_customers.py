@@ -114,3 +114,17 @@ def test_find_and_list_customers(demo_sessions: sessionmaker) -> None:
     customers = service.list_customers()
     assert [customer.id for customer in customers] == sorted(c.id for c in customers)
     assert {customer.tier for customer in customers} == {"normal", "silver", "gold", "vip"}
+
+
+def test_a_contact_without_an_order_is_the_phones_customer_or_a_new_guest(
+    demo_sessions: sessionmaker,
+) -> None:
+    """A message left with no order number: the call-back goes to that phone."""
+    service = CustomerService(demo_sessions)
+    known = service.contact_by_phone("137-0013-7000")
+    assert known is not None and (known.customer_name, known.order_no) == ("王芳", None)
+    guest = service.contact_by_phone("13312345678")
+    assert guest is not None and guest.order_no is None and guest.customer_tier == "normal"
+    assert service.find_by_phone("13312345678").id == guest.customer_id
+    assert service.contact_by_phone("13312345678") == guest  # the same record next time
+    assert service.contact_by_phone("12345") is None
