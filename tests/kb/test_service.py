@@ -85,7 +85,15 @@ def test_every_search_is_logged(service: KnowledgeService, factory, kb: Knowledg
 
 
 @pytest.mark.parametrize(
-    "text", ["现在怎么办", "那咋整呢？", "我该怎么做", "接下来怎么处理啊", "那压缩机呢？"]
+    "text",
+    [
+        "现在怎么办",
+        "那咋整呢？",
+        "我该怎么做",
+        "接下来怎么处理啊",
+        "那压缩机呢？",
+        "那怎么办啊 好怕",
+    ],
 )
 def test_a_bare_what_now_is_a_follow_up(text: str) -> None:
     assert is_follow_up(text)
