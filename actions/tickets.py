@@ -266,6 +266,14 @@ class ActionShowTicketStatus(Action):
             return [SlotSet("ticket_id", None)]
         for ticket in tickets[: self.MAX_SHOWN]:
             dispatcher.utter_message(response="utter_ticket_timeline", **desk.ticket_reply(ticket))
+            try:
+                chased = desk.chase_if_overdue(ticket)
+            except ServiceUnavailable:
+                chased = False
+            if chased:
+                dispatcher.utter_message(
+                    response="utter_ticket_overdue", ticket_id=ticket.ticket_no
+                )
         return [SlotSet("ticket_id", None)]
 
 

@@ -353,6 +353,13 @@ class ServiceDesk:
             raise ServiceUnavailable from error
         return True
 
+    def chase_if_overdue(self, ticket: TicketView) -> bool:
+        """A customer asking about a ticket still open past a promised time: the chase goes
+        on the ticket for the agent to see (True), so the customer is told it is late."""
+        if ticket.status in SETTLED_TICKET_STATUSES or not self.tickets.sla_state(ticket).breached:
+            return False
+        return self.add_to_request(ticket.ticket_no, "已超过承诺时限，客户查询进度时催办")
+
     def ticket_reply(self, ticket: TicketView) -> dict[str, str]:
         """Values for the utter_ticket_opened / utter_ticket_timeline responses."""
         events = "\n".join(

@@ -167,6 +167,20 @@ def test_ticket_status_shows_the_customers_own_timeline(desk, domain) -> None:
     assert "已受理" in shown["timeline"] and shown["next_step"]
 
 
+def test_a_ticket_past_its_promised_times_is_owned_up_to_and_chased(desk, domain) -> None:
+    """The complaint opened on 11月24日 nobody touched: all three times missed.  The status
+    said only "客服专员会尽快联系您"; now an apology, the chase noted, and a person offered."""
+    mine = {"order_id": "SO20261110004", "phone": "13600136000"}
+    tracker = make_tracker(
+        dict(mine, verified_customer="SO20261110004", ticket_id="T20261124-0001")
+    )
+    status, _ = run(ActionShowTicketStatus(), tracker, domain)
+    assert responses(status) == ["utter_ticket_timeline", "utter_ticket_overdue"]
+    assert status.messages[1]["ticket_id"] == "T20261124-0001"
+    notes = [event.note for event in desk.tickets.timeline("T20261124-0001").events]
+    assert any("催办" in (note or "") for note in notes)
+
+
 def test_someone_elses_ticket_number_is_not_shown(desk, domain) -> None:
     other = desk.tickets.list_tickets()
     foreign = next(t for t in other if t.customer_name != "张伟")
