@@ -27,7 +27,7 @@ from actions.tickets import (
     verified_customer,
 )
 from bot.handoff.csat import CsatError, CsatService, parse_score
-from bot.handoff.policy import EscalationPolicy, load_escalation_policy
+from bot.handoff.policy import EscalationPolicy, load_escalation_policy, need_class_for
 from bot.handoff.service import default_handoff_service as handoff_service
 from bot.services.desk import ServiceUnavailable, default_desk, format_time
 from bot.settings import PROJECT_ROOT
@@ -40,7 +40,6 @@ COMPLAINT_FORM, MESSAGE_FORM = "complaint_form", "message_form"
 LOOKUP_FORMS = frozenset({"order_status_form", "ticket_status_form"})
 """Forms that look something up and open no ticket: a request raised during one (nobody
 online) is taken down by its own form instead."""
-EMOTIONAL_TRIGGERS = frozenset({"sentiment_escalate", "negative_streak", "complaint"})
 UPSET_TRIGGERS = frozenset({"sentiment_escalate", "negative_streak"})
 """Triggers raised by how the customer feels, not by what they asked for."""
 
@@ -71,15 +70,6 @@ def parse_csat_score(value: Any) -> int | None:
         if word in text:
             return score
     return None
-
-
-def need_class_for(trigger: str, reasons: list[str]) -> str:
-    """Which SLA clock the call-back runs on: danger is urgent, upset customers emotional."""
-    if "safety" in reasons:
-        return "urgent"
-    if trigger in EMOTIONAL_TRIGGERS or {"anger", "threat"} & set(reasons):
-        return "emotional"
-    return "normal"
 
 
 def customer_words(tracker: Tracker) -> str:

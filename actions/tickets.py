@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.handoff.policy import need_class_for
 from bot.handoff.service import default_handoff_service
 from bot.sentiment import default_analyzer
 from bot.services.customers import VerifiedOrder
@@ -103,13 +104,16 @@ class OpenTicketAction(Action, ABC):
     def name(self) -> str:
         return f"action_open_{self.kind}_ticket"
 
-    def _kind_for(self, answers: dict[str, Any]) -> tuple[str, str | None]:
+    def _kind_for(self, answers: dict[str, Any], sender_id: str) -> tuple[str, str | None]:
         """The request kind and SLA class to open: a message that names a danger (taken down
         while nobody was online after "厨房有很大的煤气味") is an urgent safety call-back,
-        a repair, not an inquiry."""
-        if self.kind == "message" and _safety_risk(str(answers.get("request_reason") or "")):
+        a repair, not an inquiry; a message taken down for a call-back owed after anger or a
+        threat ("骗子…再不处理我就打12315") runs on that call-back's emotional clock."""
+        if self.kind != "message":
+            return self.kind, None
+        if _safety_risk(str(answers.get("request_reason") or "")):
             return "safety_callback", "urgent"
-        return self.kind, None
+        return self.kind, _owed_callback_need_class(sender_id)
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -120,7 +124,7 @@ class OpenTicketAction(Action, ABC):
             answers["appointment"] = (
                 f"{answers['appointment_date']} {answers.get('time_slot') or ''}"
             )
-        kind, need_class = self._kind_for(answers)
+        kind, need_class = self._kind_for(answers, tracker.sender_id)
         window = load_request_config().kinds[kind].window
         days = None
         try:
@@ -208,6 +212,19 @@ def ticket_opened_in_this_chat(tracker: Tracker, kind: str | None = None) -> tup
         elif name == "user":
             messages_since += 1
     return (str(opened) if opened else None), messages_since
+
+
+def _owed_callback_need_class(sender_id: str) -> str | None:
+    """The SLA class of the call-back this chat is owed and no ticket carries yet (None when
+    there is none, or it is a plain one)."""
+    try:
+        handoff = default_handoff_service().latest_for_sender(sender_id)
+    except SQLAlchemyError:
+        return None
+    if handoff is None or handoff.status != "callback" or handoff.ticket_no:
+        return None
+    need_class = need_class_for(handoff.trigger, list(handoff.reasons))
+    return None if need_class == "normal" else need_class
 
 
 def _safety_risk(text: str) -> bool:

@@ -36,6 +36,8 @@ TRIGGERS = (
     "vip_open_ticket",
     "fallback_streak",
 )
+EMOTIONAL_TRIGGERS = frozenset({"sentiment_escalate", "negative_streak", "complaint"})
+"""Triggers whose call-back runs on the emotional SLA clock."""
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_SEVERITY = 5
 # A week always contains the next opening time, if there is one at all.
@@ -390,3 +392,12 @@ def load_escalation_policy(path: str | Path | None = None) -> EscalationPolicy:
     """The escalation policy (default: ASSISTANT_ESCALATION_POLICY_FILE), read once per path."""
     resolved = Path(path) if path is not None else escalation_policy_file()
     return _cached_policy(resolved.resolve())
+
+
+def need_class_for(trigger: str, reasons: Sequence[str]) -> str:
+    """Which SLA clock the call-back runs on: danger is urgent, upset customers emotional."""
+    if "safety" in reasons:
+        return "urgent"
+    if trigger in EMOTIONAL_TRIGGERS or {"anger", "threat"} & set(reasons):
+        return "emotional"
+    return "normal"

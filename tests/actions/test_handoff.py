@@ -13,7 +13,6 @@ from actions.handoff import (
     ActionEscalate,
     ActionSaveCsat,
     ValidateCsatForm,
-    need_class_for,
     parse_csat_score,
 )
 from actions.tickets import OPEN_TICKET_ACTIONS
@@ -109,6 +108,25 @@ def test_a_second_escalation_of_the_same_chat_does_not_queue_it_twice(
     dispatcher, _ = run(ActionEscalate(), make_tracker(intent="request_human"), domain)
     assert responses(dispatcher) == ["utter_handoff_queued"]
     assert len(open_handoffs(demo_factory)) == 1
+
+
+def test_a_message_taken_down_after_a_threat_runs_on_the_emotional_clock(
+    handoffs, desk, clock, domain
+) -> None:
+    """ "骗子…再不处理我就打12315" with nobody online, then the message "退款半个月了还没到":
+    the message's ticket was a plain inquiry; it is the upset customer's call-back."""
+    clock["now"] = CLOSED
+    slots = {"escalation_trigger": "sentiment_escalate", "escalation_reasons": ["threat"]}
+    tracker = make_tracker(slots, text="你们是不是骗子 再不处理我就打12315", sender_id="angry")
+    run(ActionEscalate(), tracker, domain)
+    message = next(cls() for cls in OPEN_TICKET_ACTIONS if cls().kind == "message")
+    answers = {**VERIFIED, "request_reason": "退了个洗衣机 退款半个月了还没到"}
+    dispatcher, _ = run(message, make_tracker(answers, sender_id="angry"), domain)
+    ticket = desk.tickets.timeline(dispatcher.messages[0]["ticket_id"])
+    assert ticket.need_class == "emotional"
+    calm = {**VERIFIED, "request_reason": "想问下以旧换新怎么弄"}
+    dispatcher, _ = run(message, make_tracker(calm, sender_id="calm"), domain)
+    assert desk.tickets.timeline(dispatcher.messages[0]["ticket_id"]).need_class == "normal"
 
 
 def test_nobody_online_a_verified_customer_gets_a_ticket_and_call_back_time(
@@ -389,21 +407,6 @@ def test_an_angry_complaint_offline_is_taken_down_by_the_complaint_form(handoffs
     assert slots["handoff_followup"] == "complaint_form"
 
 
-def test_need_class_follows_the_danger_and_the_mood() -> None:
-    assert need_class_for("sentiment_escalate", ["safety"]) == "urgent"
-    assert need_class_for("negative_streak", ["anger"]) == "emotional"
-    assert need_class_for("request_human", []) == "normal"
-    assert need_class_for("request_human", ["threat"]) == "emotional"
-
-
-@pytest.mark.parametrize(
-    ("answer", "score"),
-    [("5", 5), ("★★★", 3), ("非常满意", 5), ("不满意", 2), ("满意", 4), ("9", None), ("嗯", None)],
-)
-def test_survey_scores_from_buttons_digits_stars_and_words(answer: str, score) -> None:
-    assert parse_csat_score(answer) == score
-
-
 def test_an_unreadable_score_is_asked_again(domain) -> None:
     dispatcher = CollectingDispatcher()
     result = ValidateCsatForm().validate_csat_score("随便", dispatcher, make_tracker(), domain)
@@ -427,3 +430,11 @@ def test_the_survey_answer_is_stored_against_the_closed_chat(
         assert (row.score, row.comment, row.sender_id) == (4, "师傅很专业", "test-user")
         assert row.handoff_id == handoff.id
     assert {"event": "slot", "name": "csat_score", "value": None, "timestamp": None} in events
+
+
+@pytest.mark.parametrize(
+    ("answer", "score"),
+    [("5", 5), ("★★★", 3), ("非常满意", 5), ("不满意", 2), ("满意", 4), ("9", None), ("嗯", None)],
+)
+def test_survey_scores_from_buttons_digits_stars_and_words(answer: str, score) -> None:
+    assert parse_csat_score(answer) == score

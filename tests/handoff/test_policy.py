@@ -14,6 +14,7 @@ from bot.handoff.policy import (
     EscalationPolicyError,
     TurnSignal,
     load_escalation_policy,
+    need_class_for,
     read_escalation_policy,
 )
 from bot.settings import PROJECT_ROOT, project_domain
@@ -289,3 +290,10 @@ def test_the_tracker_window_is_long_enough_for_every_streak() -> None:
     triggers = load_escalation_policy(PROJECT_ROOT / "config" / "escalation_policy.yml").triggers
     longest = max(triggers.negative_streak.turns, triggers.fallback_streak.turns)
     assert longest <= endpoints["tracker_store"]["keep_turns"]
+
+
+def test_need_class_follows_the_danger_and_the_mood() -> None:
+    assert need_class_for("sentiment_escalate", ["safety"]) == "urgent"
+    assert need_class_for("negative_streak", ["anger"]) == "emotional"
+    assert need_class_for("request_human", []) == "normal"
+    assert need_class_for("request_human", ["threat"]) == "emotional"
