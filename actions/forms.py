@@ -320,12 +320,14 @@ class IdentityFormValidation(FormValidationAction):
             # (validate_order_id then asks for the phone on that order).
             match = _ORDER_NO_IN_TEXT.search(_answer_text(tracker, "product") or "")
             return {"order_id": match.group(0)} if match else {}
+        if self._says_no_order(tracker) and not tracker.get_slot("order_id"):
+            # Whatever was asked ("我没有订单号 就想问下…" at the message question).
+            text = str(tracker.latest_message.get("text") or "")
+            phone = _typed_phone(text) if tracker.get_slot("requested_slot") == "order_id" else None
+            return {"without_order": True, **({"phone": phone} if phone else {})}
         text = _answer_text(tracker, "order_id")
         if text is None or tracker.get_slot("order_id"):
             return {}
-        if self.form_name() in CONTACT_ONLY_FORMS and _NO_ORDER.search(to_simplified(text)):
-            phone = _typed_phone(text)
-            return {"without_order": True, **({"phone": phone} if phone else {})}
         match = _ORDER_NO_IN_TEXT.search(text)
         if match:
             return {"order_id": match.group(0)}
@@ -391,6 +393,14 @@ class IdentityFormValidation(FormValidationAction):
                 )
             return {"phone": phone}
         return self._check_identity(order_no, phone, dispatcher, tracker, domain)
+
+    def _says_no_order(self, tracker: Tracker) -> bool:
+        """The latest message says there is no order number to give, in a form that can do
+        without one."""
+        text = str(tracker.latest_message.get("text") or "")
+        return self.form_name() in CONTACT_ONLY_FORMS and bool(
+            _NO_ORDER.search(to_simplified(text))
+        )
 
     def _contact_only(self, tracker: Tracker) -> bool:
         return self.form_name() in CONTACT_ONLY_FORMS and bool(tracker.get_slot("without_order"))
@@ -617,6 +627,9 @@ class IdentityFormValidation(FormValidationAction):
 
     def validate_request_reason(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
         text = str(value or "").strip()
+        if self._says_no_order(tracker) and len(_NO_ORDER.sub("", to_simplified(text))) < 3:
+            # "没有订单" at the message question says what is missing, not what to ask.
+            return {"request_reason": None}
         return {"request_reason": text} if text else {"request_reason": None}
 
     def validate_complaint_detail(self, value, dispatcher, tracker, domain) -> dict[str, Any]:

@@ -112,6 +112,16 @@ def test_a_message_can_be_left_without_an_order_number(desk, domain, said) -> No
     dispatcher = CollectingDispatcher()
     asyncio.run(ActionAskPhone().run(dispatcher, contact, domain))
     assert responses(dispatcher) == ["utter_ask_contact_phone"]
+    # said at the message question, it is no message but still spares the order number
+    at_reason = make_tracker(
+        {"active_loop": "message_form", "requested_slot": "request_reason"}, text="没有订单"
+    )
+    assert asyncio.run(form.extract_order_id(CollectingDispatcher(), at_reason, domain)) == {
+        "without_order": True
+    }
+    assert form.validate_request_reason("没有订单", CollectingDispatcher(), at_reason, domain) == {
+        "request_reason": None
+    }
     # a return still needs its order
     returning = make_tracker({"requested_slot": "order_id"}, text=said)
     assert asyncio.run(
