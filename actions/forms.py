@@ -320,14 +320,12 @@ class IdentityFormValidation(FormValidationAction):
             # (validate_order_id then asks for the phone on that order).
             match = _ORDER_NO_IN_TEXT.search(_answer_text(tracker, "product") or "")
             return {"order_id": match.group(0)} if match else {}
-        if self._says_no_order(tracker) and not tracker.get_slot("order_id"):
-            # Whatever was asked ("我没有订单号 就想问下…" at the message question).
-            text = str(tracker.latest_message.get("text") or "")
-            phone = _typed_phone(text) if tracker.get_slot("requested_slot") == "order_id" else None
-            return {"without_order": True, **({"phone": phone} if phone else {})}
         text = _answer_text(tracker, "order_id")
         if text is None or tracker.get_slot("order_id"):
             return {}
+        if self._says_no_order(tracker):
+            phone = _typed_phone(text)
+            return {"without_order": True, **({"phone": phone} if phone else {})}
         match = _ORDER_NO_IN_TEXT.search(text)
         if match:
             return {"order_id": match.group(0)}
@@ -627,9 +625,15 @@ class IdentityFormValidation(FormValidationAction):
 
     def validate_request_reason(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
         text = str(value or "").strip()
-        if self._says_no_order(tracker) and len(_NO_ORDER.sub("", to_simplified(text))) < 3:
-            # "没有订单" at the message question says what is missing, not what to ask.
+        if text and _details_only(text, tracker):
+            # "13312345678" at the message question fills the phone; it is not the message.
+            dispatcher.utter_message(response="utter_details_noted")
             return {"request_reason": None}
+        if self._says_no_order(tracker):
+            # "没有订单(号) …": no order number will be asked for; the rest, if any, is the
+            # message.
+            rest = len(_NO_ORDER.sub("", to_simplified(text))) >= 3
+            return {"request_reason": text if rest else None, "without_order": True}
         return {"request_reason": text} if text else {"request_reason": None}
 
     def validate_complaint_detail(self, value, dispatcher, tracker, domain) -> dict[str, Any]:

@@ -116,17 +116,31 @@ def test_a_message_can_be_left_without_an_order_number(desk, domain, said) -> No
     at_reason = make_tracker(
         {"active_loop": "message_form", "requested_slot": "request_reason"}, text="没有订单"
     )
-    assert asyncio.run(form.extract_order_id(CollectingDispatcher(), at_reason, domain)) == {
-        "without_order": True
-    }
     assert form.validate_request_reason("没有订单", CollectingDispatcher(), at_reason, domain) == {
-        "request_reason": None
+        "request_reason": None,
+        "without_order": True,
     }
     # a return still needs its order
     returning = make_tracker({"requested_slot": "order_id"}, text=said)
     assert asyncio.run(
         validation("return_form").extract_order_id(CollectingDispatcher(), returning, domain)
     ) == {"order_id": said}
+
+
+def test_a_bare_phone_at_the_message_question_is_no_message(desk, domain) -> None:
+    """QA: "18600186000" at 请留下您的问题 became the message of the ticket."""
+    phone = [{"entity": "phone", "value": "18600186000", "start": 0, "end": 11}]
+    tracker = make_tracker(
+        {"active_loop": "message_form", "requested_slot": "request_reason"},
+        text="18600186000",
+        entities=phone,
+    )
+    dispatcher = CollectingDispatcher()
+    result = validation("message_form").validate_request_reason(
+        "18600186000", dispatcher, tracker, domain
+    )
+    assert result == {"request_reason": None}
+    assert responses(dispatcher) == ["utter_details_noted"]
 
 
 def test_locked_out_of_lookups_a_message_is_still_taken_with_a_phone(desk, domain) -> None:
