@@ -415,12 +415,16 @@ class IdentityFormValidation(FormValidationAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        already = tracker.get_slot("without_order")
         events = await super().run(dispatcher, tracker, domain)
-        if tracker.get_slot("without_order") and not any(
-            event.get("name") == "without_order" for event in events
+        if (
+            not already
+            and tracker.get_slot("without_order")
+            and not any(event.get("name") == "without_order" for event in events)
         ):
-            # Set by extract_order_id, but not a required slot: rasa_sdk drops it unless
-            # it is returned here.
+            # Set by extract_order_id this turn, but not a required slot: rasa_sdk drops it
+            # unless it is returned here.  Only then: a slot returned on every turn would
+            # count as an answer and no digression would ever leave the form.
             events.append(SlotSet("without_order", True))
         return events
 

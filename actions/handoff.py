@@ -135,6 +135,8 @@ def _unchecked_answer_dropped(tracker: Tracker) -> list[EventType]:
     action rather than after the message, never checks it: clear it so it is asked again
     instead of booking the outburst as the address."""
     slot = tracker.get_slot("requested_slot")
+    if tracker.active_loop_name == MESSAGE_FORM:
+        return []  # the message is whatever the customer has to say, outburst or not
     text = str(tracker.latest_message.get("text") or "").strip()
     if slot in FREE_TEXT_SLOTS and text and str(tracker.get_slot(slot) or "").strip() == text:
         return [SlotSet(slot, None)]

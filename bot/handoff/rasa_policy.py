@@ -144,6 +144,8 @@ class EscalationTriggerPolicy(Policy):
         if latest_action == ACTION_ESCALATE:
             followup = tracker.get_slot(FOLLOWUP_SLOT)
             next_action = followup if followup in domain.action_names_or_texts else None
+            # A form under way asks its question again (a paused chat runs nothing more).
+            next_action = next_action or tracker.active_loop_name
             scores[domain.index_for_action(next_action or ACTION_LISTEN_NAME)] = 1.0
             events = [SlotSet(FOLLOWUP_SLOT, None)] if followup else []
             return self._prediction(scores, events=events)

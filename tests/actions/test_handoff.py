@@ -250,6 +250,19 @@ def test_an_outburst_that_filled_the_forms_open_question_is_asked_again(
     )
     _, events = run(ActionEscalate(), earlier, domain)
     assert "address" not in {e["name"] for e in events if e["event"] == "slot"}
+    # at the message question, the customer's words are the message, upset or not
+    complaint = "我要投诉你们送货慢"
+    at_message = make_tracker(
+        {
+            "active_loop": "message_form",
+            "requested_slot": "request_reason",
+            "request_reason": complaint,
+        },
+        text=complaint,
+        intent="complain",
+    )
+    _, events = run(ActionEscalate(), at_message, domain)
+    assert "request_reason" not in {e["name"] for e in events if e["event"] == "slot"}
 
 
 def test_a_second_complaint_in_the_chat_is_added_to_the_first(

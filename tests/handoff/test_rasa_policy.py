@@ -165,6 +165,15 @@ def test_after_escalating_it_starts_the_follow_up_form_or_listens(policy) -> Non
     prediction = policy.predict_action_probabilities(form, DOMAIN)
     assert predicted(policy, form) == "message_form"
     assert SlotSet("handoff_followup", None) in prediction.events
+    # inside a form (nobody online, the message form under way), the form asks again
+    # (QA: "机器人滚 听不懂人话" at 请留下您的问题 left the chat with no question)
+    in_form = tracker_of(
+        ActiveLoop("message_form"),
+        SlotSet("requested_slot", "request_reason"),
+        *said("机器人滚 听不懂人话", "request_human", UPSET),
+        ActionExecuted("action_escalate"),
+    )
+    assert predicted(policy, in_form) == "message_form"
 
 
 def test_escalation_outranks_a_form_asking_for_its_next_slot(policy) -> None:
