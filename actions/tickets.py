@@ -120,7 +120,10 @@ class OpenTicketAction(Action, ABC):
     ) -> list[EventType]:
         desk = default_desk()
         answers: dict[str, Any] = {slot: tracker.get_slot(slot) for slot in REQUEST_SLOTS}
-        if answers.get("appointment_date"):
+        booked = _booked_day(answers) if "appointment" in self._fields() else None
+        if booked is None:
+            answers["appointment_date"] = None  # a day said in passing is no booking
+        else:
             answers["appointment"] = (
                 f"{answers['appointment_date']} {answers.get('time_slot') or ''}"
             )
@@ -159,14 +162,17 @@ class OpenTicketAction(Action, ABC):
                 limit=getattr(windows, window),
                 exchange_limit=windows.defect_exchange,
             )
-        if answers.get("appointment_date"):
-            day = format_day(date.fromisoformat(answers["appointment_date"]))
+        if booked is not None:
+            day = format_day(booked)
             dispatcher.utter_message(
                 response="utter_appointment_booked",
                 appointment=f"{day}{answers.get('time_slot') or ''}",
                 address=answers.get("address") or "",
             )
         return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
+
+    def _fields(self) -> dict[str, str]:
+        return load_request_config().kinds[self.kind].fields
 
     @staticmethod
     def _added_to_existing(
@@ -212,6 +218,15 @@ def ticket_opened_in_this_chat(tracker: Tracker, kind: str | None = None) -> tup
         elif name == "user":
             messages_since += 1
     return (str(opened) if opened else None), messages_since
+
+
+def _booked_day(answers: dict[str, Any]) -> date | None:
+    """The appointment day the form checked (ISO), or None: the slot also takes days said in
+    passing ("门店周末开不开" in a message), which forms without a visit never check."""
+    try:
+        return date.fromisoformat(str(answers.get("appointment_date") or ""))
+    except ValueError:
+        return None
 
 
 def _owed_callback_need_class(sender_id: str) -> str | None:

@@ -114,6 +114,15 @@ def test_a_message_left_without_an_order_is_a_ticket_to_call_that_phone(desk, do
     assert desk.customers.get_customer(ticket.customer_id).phone == "13312345678"
 
 
+def test_a_day_said_in_passing_is_no_booking(desk, domain) -> None:
+    """ "想问问你们门店周末开不开" left 周末 in the date slot: the message ticket crashed."""
+    slots = dict(VERIFIED, request_reason="想问问你们门店周末开不开", appointment_date="周末")
+    dispatcher, _ = run(open_action("message"), make_tracker(slots), domain)
+    assert responses(dispatcher) == ["utter_ticket_opened"]
+    ticket = desk.tickets.timeline(dispatcher.messages[0]["ticket_id"])
+    assert ticket.details == {"留言内容": "想问问你们门店周末开不开"}
+
+
 def test_safety_words_make_a_repair_urgent(desk, domain) -> None:
     slots = dict(VERIFIED, product="滚筒洗衣机", fault_description="插头冒烟了 有焦味")
     dispatcher, _ = run(open_action("repair"), make_tracker(slots), domain)
