@@ -43,7 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import jieba
@@ -58,6 +58,7 @@ from bot.kb.articles import ARTICLES_DIR, Article, content_fingerprint, load_art
 from bot.kb.classifier import MAX_ARTICLES as CLASSIFIER_MAX_ARTICLES
 from bot.kb.classifier import QuestionClassifier
 from bot.kb.reranker import Reranker, load_none_queries
+from bot.nlu.catalogue import skus_mentioned
 from bot.nlu.text import MAX_MESSAGE_CHARS, normalise_text
 from bot.settings import PROJECT_ROOT
 
@@ -884,7 +885,32 @@ class KnowledgeBase:
         signals = index.retrieval(q)
         cands = index.candidates(signals)
         result[cands] = self._reranker.predict(index.features(q, cands, signals))
+        named = skus_mentioned(query)
+        if named:
+            # An article about other products than the one named is never its answer
+            # ("空调显示E5" is not about the washing machine's codes).
+            result[~self._about_any(named)] = 0.0
         return result
+
+    def _about_any(self, skus: frozenset[str]) -> np.ndarray:
+        """Which articles may answer a question naming ``skus``: those about one of them and
+        those about no single product (policies that list several, like installation)."""
+        allowed = self._product_free.copy()
+        for sku in skus:
+            allowed |= self._by_product.get(sku, False)
+        return allowed
+
+    @cached_property
+    def _product_free(self) -> np.ndarray:
+        return np.array([len(article.products) != 1 for article in self.articles], dtype=bool)
+
+    @cached_property
+    def _by_product(self) -> dict[str, np.ndarray]:
+        skus = {sku for article in self.articles for sku in article.products}
+        return {
+            sku: np.array([sku in article.products for article in self.articles], dtype=bool)
+            for sku in skus
+        }
 
     def search(self, query: str, k: int = 3, threshold: float | None = None) -> list[Hit]:
         """Top ``k`` articles, or [] ("not found") when even the best is below the threshold.

@@ -18,8 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from bot.kb.articles import SCENARIOS, Article
-from bot.kb.search import Hit, KnowledgeBase, KnowledgeBaseCache, shared_cache
-from bot.nlu.catalogue import skus_mentioned
+from bot.kb.search import Hit, KnowledgeBaseCache, shared_cache
 from bot.nlu.text import normalise_text
 from bot.store.db import session_factory, session_scope
 from bot.store.models import KbSearch
@@ -90,18 +89,6 @@ class Gap:
     unhelpful: int
 
 
-def _second_candidate(kb: KnowledgeBase, query: str, hits: list[Hit]) -> Hit | None:
-    """The runner-up to offer when the best hit did not help, skipping articles about other
-    products than the one the customer named (a microwave article for a humming fridge)."""
-    named = skus_mentioned(query)
-    for hit in hits[1:]:
-        article = kb.article(hit.id)
-        about = set(article.products) if article else set()
-        if not named or not about or named & about:
-            return hit
-    return None
-
-
 class KnowledgeService:
     def __init__(
         self, factory: sessionmaker | None = None, cache: KnowledgeBaseCache | None = None
@@ -142,7 +129,8 @@ class KnowledgeService:
         else:
             query_text = query
         hits = kb.search(query_text, k=k)
-        second = _second_candidate(kb, query_text, hits)
+        # The runner-up, offered when the best hit did not help.
+        second = hits[1] if len(hits) > 1 else None
         search_id = self._log(query, kb.folder.fold(query_text), hits, sender_id)
         # The threshold decides whether there is an answer at all; every choice must reach it.
         candidates = (

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.nlu.text import to_simplified
 from bot.settings import PROJECT_ROOT
 
 CATALOGUE_FILE = PROJECT_ROOT / "data" / "catalogue" / "products.yml"
@@ -57,8 +58,9 @@ def product_by_alias(text: str) -> CatalogueProduct | None:
 
 
 def skus_mentioned(text: str) -> frozenset[str]:
-    """The catalogue products a message names by name or alias ("冰箱嗡嗡响" → the fridge)."""
-    haystack = text.lower()
+    """The catalogue products a message names by name or alias ("冰箱嗡嗡响" → the fridge),
+    in Traditional characters too ("熱水器")."""
+    haystack = to_simplified(text).lower()
     return frozenset(
         product.sku
         for product in load_catalogue()

@@ -114,6 +114,16 @@ def test_repair_with_dates_and_a_policy_question_in_the_middle(assistant) -> Non
     assert assistant.latest_ticket_details()["故障描述"] == "我家洗衣机漏水了 派人来修一下"
 
 
+def test_a_question_about_another_product_mid_form_is_answered(assistant) -> None:
+    """QA: "净水器滤芯多久换" while booking a range-hood repair made 净水器 the product and
+    was never answered."""
+    sender = "e2e-question-product"
+    assistant.texts(sender, "油烟机吸力变小了 要报修")
+    digression = assistant.say(sender, "净水器滤芯多久换")
+    assert any("《" in (m.get("text") or "") for m in digression), digression
+    assert "订单号" in (digression[-1].get("text") or ""), "the form asks its question again"
+
+
 def test_a_repair_request_that_names_no_fault_is_asked_for_it(assistant) -> None:
     sender = "e2e-repair-vague"
     assistant.texts(sender, "我的洗衣机坏了 要报修")

@@ -120,6 +120,22 @@ def test_full_width_case_and_emoji_do_not_change_the_answer(kb: KnowledgeBase) -
     assert washer == kb.search("washer漏水") == kb.search("WASHER漏水")
 
 
+@pytest.mark.parametrize(
+    ("question", "other_products_article"),
+    [
+        ("空调显示E5是啥意思", "washer-error-codes"),
+        ("熱水器一直顯示E1是什麼意思", "washer-error-codes"),
+    ],
+)
+def test_an_article_about_another_product_is_never_offered(
+    kb: KnowledgeBase, question: str, other_products_article: str
+) -> None:
+    """QA: an air-conditioner and a water-heater error code got the washing machine's codes
+    as their likeliest article; articles about several products (installation) still answer."""
+    assert other_products_article not in [h.id for h in kb.search(question, k=5, threshold=0.0)]
+    assert top_id(kb, "冰箱送到了 需要另外约师傅安装吗") == "installation-service"
+
+
 def test_hits_carry_the_article_answer_and_scenario(kb: KnowledgeBase) -> None:
     hit = kb.search("空调不制冷")[0]
     article = kb.article(hit.id)

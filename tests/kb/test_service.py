@@ -144,7 +144,7 @@ def test_the_second_candidate_is_never_about_another_product(service: KnowledgeS
     """ "嗡嗡响" also appears in the microwave article: no help for a humming fridge."""
     answer = service.answer("我的冰箱最近一直嗡嗡响 正常吗")
     assert answer.hits[0].id == "troubleshoot-fridge-noise"
-    assert "troubleshoot-microwave-not-heating" in [hit.id for hit in answer.hits]
+    assert "troubleshoot-microwave-not-heating" not in [hit.id for hit in answer.hits]
     assert answer.second_candidate is None or answer.second_candidate.id != (
         "troubleshoot-microwave-not-heating"
     )
