@@ -15,7 +15,7 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.handoff import ACTION_ESCALATE
-from actions.tickets import FREE_TEXT_SLOTS
+from actions.tickets import FREE_TEXT_SLOTS, MAX_IDENTITY_FAILURES
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
 from bot.nlu.text import to_simplified
 from bot.services.customers import (
@@ -29,7 +29,6 @@ from bot.services.orders import UnknownOrder
 from bot.services.scheduling import bookable, parse_date, parse_time_slot, time_slot_label
 
 T = TypeVar("T")
-MAX_IDENTITY_FAILURES = 3
 CONTACT_ONLY_FORMS = frozenset({"message_form", "complaint_form"})
 """Forms a customer with no order number may finish with a phone to call back."""
 _NO_ORDER = re.compile(
@@ -435,9 +434,13 @@ class IdentityFormValidation(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> list[str]:
-        """Without an order number, a message or complaint needs only the phone."""
+        """Without an order number, a message or complaint needs only the phone; locked out
+        of the identity check, any other form ends (the customer was told to ask for a
+        person) instead of asking for the order number again."""
         if self._contact_only(tracker):
             return [slot for slot in domain_slots if slot != "order_id"]
+        if int(tracker.get_slot("identity_failures") or 0) >= MAX_IDENTITY_FAILURES:
+            return []
         return domain_slots
 
     def _check_identity(

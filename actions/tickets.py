@@ -46,6 +46,8 @@ REQUEST_SLOTS = (
     "complaint_expectation",
 )
 """Slots that belong to one request; cleared once it is submitted or cancelled."""
+MAX_IDENTITY_FAILURES = 3
+"""Failed order/phone checks before lookups stop for the conversation."""
 FREE_TEXT_SLOTS = frozenset(
     {"request_reason", "fault_description", "address", "complaint_detail", "complaint_expectation"}
 )
@@ -87,10 +89,27 @@ def link_pending_callback(sender_id: str, ticket_no: str) -> datetime | None:
     return linked.callback_due if linked else None
 
 
-def identity_lost(dispatcher: CollectingDispatcher) -> list[EventType]:
-    """Same reply as a wrong pair; the customer starts the identity check again."""
-    dispatcher.utter_message(response="utter_identity_not_found")
+def identity_lost(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """Same reply as a wrong pair; the customer starts the identity check again.  After the
+    lock-out the form ended without an identity and the customer was already told why: no
+    second, contradicting "对不上"."""
+    if int(tracker.get_slot("identity_failures") or 0) < MAX_IDENTITY_FAILURES:
+        dispatcher.utter_message(response="utter_identity_not_found")
+    elif not _said_since_last_message(tracker, "utter_identity_locked"):
+        dispatcher.utter_message(response="utter_identity_locked")
     return [SlotSet("order_id", None), SlotSet("phone", None)]
+
+
+def _said_since_last_message(tracker: Tracker, response: str) -> bool:
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if (
+            event.get("event") == "bot"
+            and (event.get("metadata") or {}).get("utter_action") == response
+        ):
+            return True
+    return False
 
 
 class OpenTicketAction(Action, ABC):
@@ -133,7 +152,7 @@ class OpenTicketAction(Action, ABC):
         try:
             verified = verified_customer(desk, tracker)
             if verified is None:
-                return identity_lost(dispatcher)
+                return identity_lost(dispatcher, tracker)
             existing = desk.open_duplicate(kind, verified, answers)
             if existing is not None:
                 return self._added_to_existing(existing, answers, desk, dispatcher)
@@ -285,7 +304,7 @@ class ActionShowTicketStatus(Action):
         try:
             verified = verified_customer(desk, tracker)
             if verified is None:
-                return identity_lost(dispatcher)
+                return identity_lost(dispatcher, tracker)
             ticket_no = tracker.get_slot("ticket_id")
             tickets = desk.customer_tickets(verified, ticket_no)
         except ServiceUnavailable:
@@ -322,7 +341,7 @@ class ActionShowOrderStatus(Action):
         try:
             verified = verified_customer(desk, tracker)
             if verified is None:
-                return identity_lost(dispatcher)
+                return identity_lost(dispatcher, tracker)
             dispatcher.utter_message(
                 response="utter_order_status", **desk.order_reply(verified.order_no)
             )

@@ -180,6 +180,12 @@ def test_repeated_identity_failures_lock_the_lookup(desk, domain) -> None:
         PHONE, locked, make_tracker({"order_id": ORDER, "identity_failures": 3.0}), domain
     )
     assert responses(locked) == ["utter_identity_locked"]
+    # and the form ends instead of asking for an order number nobody may check now
+    # (QA: it asked again, then said "对不上" for the right pair)
+    after = make_tracker({"identity_failures": 3.0, "active_loop": "return_form"})
+    form = validation("return_form")
+    slots = form.domain_slots(domain)
+    assert asyncio.run(form.required_slots(slots, CollectingDispatcher(), after, domain)) == []
 
 
 def test_malformed_phone_is_rejected(desk, domain) -> None:

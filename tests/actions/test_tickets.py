@@ -190,6 +190,17 @@ def test_a_ticket_past_its_promised_times_is_owned_up_to_and_chased(desk, domain
     assert any("催办" in (note or "") for note in notes)
 
 
+def test_locked_out_the_request_ends_with_the_lock_said_once(desk, domain) -> None:
+    locked = {"identity_failures": 3.0}
+    tracker = make_tracker(locked)
+    tracker.events.append({"event": "bot", "metadata": {"utter_action": "utter_identity_locked"}})
+    dispatcher, slots = run(open_action("return"), tracker, domain)
+    assert dispatcher.messages == [] and slots == {"order_id": None, "phone": None}
+    # a later request while locked hears why nothing happens
+    dispatcher, _ = run(ActionShowOrderStatus(), make_tracker(locked), domain)
+    assert responses(dispatcher) == ["utter_identity_locked"]
+
+
 def test_someone_elses_ticket_number_is_not_shown(desk, domain) -> None:
     other = desk.tickets.list_tickets()
     foreign = next(t for t in other if t.customer_name != "张伟")
