@@ -126,13 +126,30 @@ def test_a_question_about_another_product_mid_form_is_answered(assistant) -> Non
 
 def test_a_repair_request_that_names_no_fault_is_asked_for_it(assistant) -> None:
     sender = "e2e-repair-vague"
-    assistant.texts(sender, "我的洗衣机坏了 要报修")
-    assistant.texts(sender, ORDER)
-    assert "故障" in assistant.texts(sender, PHONE)
-    assert "地址" in assistant.texts(sender, "脱水时整台机器晃得厉害")
+    assistant.texts(sender, "我的冰箱坏了 要报修")
+    assistant.texts(sender, "SO20261110004")
+    assert "故障" in assistant.texts(sender, "13600136000")
+    assert "地址" in assistant.texts(sender, "冷藏室一点都不冷 冷冻还行")
     assistant.texts(sender, "北京市朝阳区建国路88号3单元502")
     assert "已为您建立工单" in assistant.texts(sender, "明天下午")
-    assert assistant.latest_ticket_details()["故障描述"] == "脱水时整台机器晃得厉害"
+    assert assistant.latest_ticket_details()["故障描述"] == "冷藏室一点都不冷 冷冻还行"
+
+
+def test_the_same_repair_asked_again_adds_to_its_ticket(assistant) -> None:
+    """QA: a second identical repair request in the chat opened a second ticket."""
+    sender = "e2e-repair-twice"
+    assistant.texts(sender, "吹风机不出热风了 要报修")
+    assistant.texts(sender, "SO20261120009")
+    assistant.texts(sender, PHONE)
+    assistant.texts(sender, "北京市朝阳区建国路88号3单元502")
+    first = assistant.texts(sender, "明天下午")
+    assert "已为您建立工单" in first
+    before = assistant.ticket_count()
+    assistant.texts(sender, "吹风机不出热风了 要报修")
+    assistant.texts(sender, "北京市朝阳区建国路88号3单元502")
+    again = assistant.texts(sender, "后天上午")
+    assert "不用重复提交" in again and first.split("工单 ")[1].split("（")[0] in again
+    assert assistant.ticket_count() == before
 
 
 def test_a_product_from_another_order_is_reached_by_sending_that_order(assistant) -> None:
@@ -261,7 +278,7 @@ def test_a_return_reason_that_reads_like_a_product_question_is_the_reason(assist
     """The NLU files "不喜欢 音质一般" as a question; no article answers it, so it is the
     reason, and the headphones named at the start are the product on a two-item order."""
     sender = "e2e-reason-not-question"
-    assistant.texts(sender, "耳机不想要了 我要退货")
+    assistant.texts(sender, "这个耳机我要退货")
     assistant.texts(sender, "SO20261103002")
     assert "原因" in assistant.texts(sender, OTHER_PHONE)
     assert "已为您建立工单" in assistant.texts(sender, "不喜欢 音质一般")
