@@ -148,7 +148,8 @@ _ADDRESS_MARKERS = re.compile(
 """What any address a technician can find holds: a place name suffix or a house number."""
 
 _DELIVERY_ADDRESS_WORDS = re.compile(
-    r"送货地址|收货地址|原地址|原来的地址|老地址|订单地址|下单地址|地址不变|同一个地址|这个地址"
+    r"(?:送货|收货|下单|订单)(?:的|那个|时的|时候的)?地址|原地址|原来的地址|老地址|地址不变"
+    r"|同一个地址|这个地址|用这个就行|就用这个|这个就行"
     r"|^(?:对|是的?|好的?|嗯|可以|没错|就这里|就那里|一样|同上)[。！!,.，]*$"
 )
 
@@ -632,6 +633,8 @@ class IdentityFormValidation(FormValidationAction):
 
     def validate_request_reason(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
         text = str(value or "").strip()
+        if text.startswith("/"):
+            return {"request_reason": None}  # a button's payload ("/leave_message") says nothing
         if text and _details_only(text, tracker):
             # "13312345678" at the message question fills the phone; it is not the message.
             dispatcher.utter_message(response="utter_details_noted")
@@ -693,8 +696,10 @@ def form_answer_taken_for_a_question(
     text = str(tracker.latest_message.get("text") or "").strip()
     if form not in FORMS or slot not in FREE_TEXT_SLOTS or tracker.get_slot("kb_article"):
         return None
-    if not text or text.startswith("/") or looks_like_question(text):
+    if not text or text.startswith("/"):
         return None
+    if looks_like_question(text) and form != "message_form":
+        return None  # a real question; in the message form a question is the message
     # "就是送货地址" at the address question is the answer, though an article is about
     # changing a delivery address.
     pointed = slot == "address" and _points_to_delivery_address(text)

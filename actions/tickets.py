@@ -315,8 +315,11 @@ class ActionShowTicketStatus(Action):
                 response="utter_ticket_not_yours" if ticket_no else "utter_no_tickets"
             )
             return [SlotSet("ticket_id", None)]
-        for ticket in tickets[: self.MAX_SHOWN]:
+        shown = tickets[: self.MAX_SHOWN]
+        for ticket in shown:
             dispatcher.utter_message(response="utter_ticket_timeline", **desk.ticket_reply(ticket))
+            if not ticket_no and len(shown) > 1:
+                continue  # a general look at several tickets chases none of them
             try:
                 chased = desk.chase_if_overdue(ticket)
             except ServiceUnavailable:

@@ -42,15 +42,19 @@ _QUESTION_MARKERS = re.compile(
 )
 
 
-_FOLLOW_UP = re.compile(
-    r"(?:那|那么|好|好的|嗯|现在|然后|接下来|下一步|我|我们|该|应该|要|得|又|还)*"
-    r"(?:怎么办|咋办|咋整|怎么弄|怎么处理|怎么做|该做什么|做什么|干什么|怎么搞|咋弄|怎么解决)"
-    r"(?:呢|啊|呀|吗|了|嘞)*(?:好怕|害怕|好慌|慌了|急死了|好急|救命)?(?:啊|呀|了)*"
+_FOLLOW_UP_WORDS = (
+    r"那|那么|好|好的|嗯|现在|然后|接下来|下一步|我|我们|该|应该|要|得|又|还|可以"
+    r"|呢|啊|呀|吗|了|嘞|咧|好怕|害怕|好害怕|好慌|慌了|急死了|好急|救命"
 )
-
-
-_WHAT_ABOUT = re.compile(r"那(?:么|个)?[^那呢]{1,6}呢")
-""""那压缩机呢" after "空调保修几年": the same question about something else."""
+_FOLLOW_UP = re.compile(
+    rf"(?:{_FOLLOW_UP_WORDS})*"
+    r"(?:怎么办|咋办|咋整|怎么弄|怎么处理|怎么做|该做什么|做什么|干什么|怎么搞|咋弄|怎么解决"
+    r"|然后呢|接下来呢|下一步呢)"
+    rf"(?:{_FOLLOW_UP_WORDS}|怎么办|怎么做|咋办)*"
+)
+_WHAT_ABOUT = re.compile(r"那(?:么|个)?[^那呢咧]{1,6}[呢咧]|[^那呢咧人钱货]{2,6}[呢咧]")
+""""那压缩机呢" / "压缩机呢" after "空调保修几年": the same question about something else
+(not "人呢", which asks for a person)."""
 
 
 def is_follow_up(text: str) -> bool:

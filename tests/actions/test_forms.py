@@ -143,6 +143,21 @@ def test_a_bare_phone_at_the_message_question_is_no_message(desk, domain) -> Non
     assert responses(dispatcher) == ["utter_details_noted"]
 
 
+def test_a_question_left_as_a_message_is_the_message(desk, knowledge, domain) -> None:
+    """QA: "热水器能不能装在卫生间外面？" at 请留下您的问题 got "not found" and the question
+    again; a button's payload ("/leave_message") was saved as the message."""
+    asked = {"active_loop": "message_form", "requested_slot": "request_reason"}
+    question = "我家热水器能不能装在阳台外面的墙上？"
+    tracker = make_tracker(asked, text=question, intent="ask_question")
+    events = form_answer_taken_for_a_question(CollectingDispatcher(), tracker, domain)
+    assert events == [SlotSet("request_reason", question)]
+    payload = make_tracker(asked, text="/leave_message", intent="leave_message")
+    result = validation("message_form").validate_request_reason(
+        "/leave_message", CollectingDispatcher(), payload, domain
+    )
+    assert result == {"request_reason": None}
+
+
 def test_locked_out_of_lookups_a_message_is_still_taken_with_a_phone(desk, domain) -> None:
     dispatcher = CollectingDispatcher()
     tracker = make_tracker({"order_id": ORDER, "identity_failures": 2.0})
@@ -318,7 +333,18 @@ def test_the_delivery_address_is_offered_for_the_visit(desk, domain) -> None:
 
 
 @pytest.mark.parametrize(
-    "said", ["就是送货地址", "对", "地址不变", "送到原地址就行", "送貨地址", "就用这个地址"]
+    "said",
+    [
+        "就是送货地址",
+        "对",
+        "地址不变",
+        "送到原地址就行",
+        "送貨地址",
+        "就用这个地址",
+        "就送货那个地址吧",
+        "還是送貨的地址",
+        "用这个就行",
+    ],
 )
 def test_pointing_to_the_delivery_address_takes_it(desk, domain, said) -> None:
     tracker = make_tracker(

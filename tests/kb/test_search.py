@@ -136,6 +136,12 @@ def test_an_article_about_another_product_is_never_offered(
     assert top_id(kb, "冰箱送到了 需要另外约师傅安装吗") == "installation-service"
 
 
+@pytest.mark.parametrize("question", ["为什么要手机号？", "干嘛非得要订单号", "不给手机号能办吗"])
+def test_why_the_identity_check_is_answered(kb: KnowledgeBase, question: str) -> None:
+    """QA: "为什么要手机号？" at the phone question got the capability menu or nothing."""
+    assert top_id(kb, question) == "identity-verification"
+
+
 def test_hits_carry_the_article_answer_and_scenario(kb: KnowledgeBase) -> None:
     hit = kb.search("空调不制冷")[0]
     article = kb.article(hit.id)

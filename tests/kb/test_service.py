@@ -93,13 +93,18 @@ def test_every_search_is_logged(service: KnowledgeService, factory, kb: Knowledg
         "接下来怎么处理啊",
         "那压缩机呢？",
         "那怎么办啊 好怕",
+        "那我现在该咋办",
+        "怎么办啊 我好害怕",
+        "然後呢 要怎麼做",
+        "压缩机呢？",
+        "那壓縮機咧",
     ],
 )
 def test_a_bare_what_now_is_a_follow_up(text: str) -> None:
     assert is_follow_up(text)
 
 
-@pytest.mark.parametrize("text", ["洗衣机漏水怎么办", "怎么退货", "你们卖二手车吗", ""])
+@pytest.mark.parametrize("text", ["洗衣机漏水怎么办", "怎么退货", "你们卖二手车吗", "", "人呢"])
 def test_a_question_with_its_own_subject_is_not_a_follow_up(text: str) -> None:
     assert not is_follow_up(text)
 
