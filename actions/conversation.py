@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from rasa_sdk import Action, Tracker
@@ -13,11 +14,18 @@ from actions.knowledge import ActionAnswerQuestion
 from actions.tickets import clear_request_slots, ticket_opened_in_this_chat
 from bot.config_file import intent_labels
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
-from bot.services.customers import mask_phone, normalise_order_no, normalise_phone
+from bot.services.customers import (
+    is_valid_order_no,
+    mask_phone,
+    normalise_order_no,
+    normalise_phone,
+)
 from bot.services.desk import ServiceUnavailable, default_desk, load_request_config
 from bot.services.tickets import normalise_ticket_no
 
 CLARIFY_CHOICES = 2
+_ORDER_NO_ATTEMPT = re.compile(r"[sS][oO]\s*\d{6,}")
+"""Something typed as an order number, of any length."""
 # What a customer is likely to want done with an order (or their phone) or a ticket they name.
 ORDER_NEXT_STEPS = (
     "query_order",
@@ -70,6 +78,11 @@ class ActionClarifyFallback(Action):
             dispatcher.messages.clear()  # nothing found: clarify instead
         # No answer shown now: a "no" to what follows must not rate an earlier answer.
         forget_answer = [SlotSet("kb_search_id", None), SlotSet("kb_candidates", None)]
+        attempt = _ORDER_NO_ATTEMPT.search(text)
+        if attempt and not is_valid_order_no(attempt.group(0)):
+            # "SO2026110100": an order number with a digit missing, not a riddle.
+            dispatcher.utter_message(response="utter_invalid_order_id")
+            return [UserUtteranceReverted(), *forget_answer]
         if missed_just_before(tracker):
             dispatcher.utter_message(response="utter_offer_help")
             return [UserUtteranceReverted(), *forget_answer]

@@ -41,6 +41,14 @@ FALLBACK = {"event": "action", "name": "action_clarify_fallback"}
 REWIND = {"event": "rewind"}
 
 
+def test_a_mistyped_order_number_gets_the_format_not_guesses(knowledge, domain) -> None:
+    """QA: "SO2026110100" (a digit short) got 申请换货 / 查询工单进度 as guesses."""
+    tracker = make_tracker(text="SO2026110100", intent="nlu_fallback", ranking=RANKING)
+    dispatcher, events = run(ActionClarifyFallback(), tracker, domain)
+    assert responses(dispatcher) == ["utter_invalid_order_id"]
+    assert events[0]["event"] == "rewind"
+
+
 def test_first_miss_suggests_the_likeliest_service_intents(knowledge, domain) -> None:
     tracker = make_tracker(
         {"kb_search_id": 7, "kb_candidates": ["invoice"]},
