@@ -15,7 +15,7 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.handoff import ACTION_ESCALATE
-from actions.tickets import FREE_TEXT_SLOTS, MAX_IDENTITY_FAILURES
+from actions.tickets import FREE_TEXT_SLOTS, MAX_IDENTITY_FAILURES, events_since_last_message
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
 from bot.nlu.text import to_simplified
 from bot.services.customers import (
@@ -117,12 +117,10 @@ def _answer_text(tracker: Tracker, slot: str) -> str | None:
 def _escalated_since_last_message(tracker: Tracker) -> bool:
     """Whether ``action_escalate`` ran after the latest customer message (the form then runs
     again without it being an answer; Rasa hands the validation a copy of the events)."""
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            return False
-        if event.get("event") == "action" and event.get("name") == ACTION_ESCALATE:
-            return True
-    return False
+    return any(
+        event.get("event") == "action" and event.get("name") == ACTION_ESCALATE
+        for event in events_since_last_message(tracker)
+    )
 
 
 def _product_on_order(
@@ -463,20 +461,13 @@ class IdentityFormValidation(FormValidationAction):
             return {"phone": None}
         if verified is None:
             failures += 1
-            locked = failures >= MAX_IDENTITY_FAILURES
-            if locked and self.form_name() in CONTACT_ONLY_FORMS:
+            if failures >= MAX_IDENTITY_FAILURES:
                 return {**self._locked(dispatcher), "identity_failures": float(failures)}
-            dispatcher.utter_message(
-                response="utter_identity_locked" if locked else "utter_identity_not_found"
-            )
+            dispatcher.utter_message(response="utter_identity_not_found")
             # Most mismatches are a mistyped phone: the order number stays and only the phone
             # is asked again (a new order number replaces it).  Unknown order or wrong phone,
             # the reply is the same, so nothing says which orders exist.
-            return {
-                "order_id": None if locked else order_no,
-                "phone": None,
-                "identity_failures": float(failures),
-            }
+            return {"order_id": order_no, "phone": None, "identity_failures": float(failures)}
         if "product" in self.domain_slots(domain) and _order_cancelled(verified.order_no):
             # Nothing of a cancelled order can be returned, installed or repaired: another
             # order number, or "算了".  The checked phone stays for that order.

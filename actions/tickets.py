@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -95,21 +96,21 @@ def identity_lost(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[Ev
     second, contradicting "对不上"."""
     if int(tracker.get_slot("identity_failures") or 0) < MAX_IDENTITY_FAILURES:
         dispatcher.utter_message(response="utter_identity_not_found")
-    elif not _said_since_last_message(tracker, "utter_identity_locked"):
+    elif not any(
+        event.get("event") == "bot"
+        and (event.get("metadata") or {}).get("utter_action") == "utter_identity_locked"
+        for event in events_since_last_message(tracker)
+    ):
         dispatcher.utter_message(response="utter_identity_locked")
     return [SlotSet("order_id", None), SlotSet("phone", None)]
 
 
-def _said_since_last_message(tracker: Tracker, response: str) -> bool:
+def events_since_last_message(tracker: Tracker) -> Iterator[dict[str, Any]]:
+    """The events after the customer's latest message, newest first."""
     for event in reversed(tracker.events):
         if event.get("event") == "user":
-            return False
-        if (
-            event.get("event") == "bot"
-            and (event.get("metadata") or {}).get("utter_action") == response
-        ):
-            return True
-    return False
+            return
+        yield event
 
 
 class OpenTicketAction(Action, ABC):

@@ -317,7 +317,7 @@ class ServiceDesk:
             tickets = self.tickets.tickets_for_customer(verified.customer_id)
         except SQLAlchemyError as exc:
             raise ServiceUnavailable from exc
-        for ticket in sorted(tickets, key=lambda t: t.created_at, reverse=True):
+        for ticket in tickets:  # newest first
             if (
                 ticket.status not in SETTLED_TICKET_STATUSES
                 and ticket.order_no == verified.order_no
