@@ -114,6 +114,19 @@ def test_repair_with_dates_and_a_policy_question_in_the_middle(assistant) -> Non
     assert assistant.latest_ticket_details()["故障描述"] == "我家洗衣机漏水了 派人来修一下"
 
 
+def test_a_goodbye_or_thanks_at_the_reason_question_is_no_reason(assistant) -> None:
+    """QA: "拜拜" at 退货原因 opened a return ticket with the reason 拜拜."""
+    sender = "e2e-bye-at-reason"
+    assistant.texts(sender, "我要退货")
+    assistant.texts(sender, ORDER)
+    assert "原因" in assistant.texts(sender, PHONE)
+    before = assistant.ticket_count()
+    thanked = assistant.texts(sender, "好的谢谢")
+    assert "不客气" in thanked and "原因" in thanked
+    assert "没有提交" in assistant.texts(sender, "拜拜")
+    assert assistant.ticket_count() == before
+
+
 def test_a_question_about_another_product_mid_form_is_answered(assistant) -> None:
     """QA: "净水器滤芯多久换" while booking a range-hood repair made 净水器 the product and
     was never answered."""
