@@ -10,8 +10,14 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet, UserUtteranceRev
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.forms import entity_value
 from actions.knowledge import ActionAnswerQuestion
-from actions.tickets import clear_request_slots, ticket_opened_in_this_chat
+from actions.tickets import (
+    clear_request_slots,
+    ticket_opened_in_this_chat,
+    verified_customer,
+    withdraw_ticket,
+)
 from bot.config_file import intent_labels
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
 from bot.services.customers import (
@@ -157,7 +163,9 @@ def ticket_taken_back(tracker: Tracker, text: str) -> str | None:
 
 class ActionCancelOutsideForm(Action):
     """ "算了" with nothing under way: let it go.  "取消预约" or "帮我取消订单" asks how to
-    cancel something that exists: the knowledge base answers when it is sure."""
+    cancel something that exists: the knowledge base answers when it is sure.  A ticket
+    taken back is withdrawn: this chat's own at once, one named by number once the customer
+    has proved it is theirs."""
 
     def name(self) -> str:
         return "action_cancel_outside_form"
@@ -166,20 +174,42 @@ class ActionCancelOutsideForm(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         text = tracker.latest_message.get("text") or ""
+        named = entity_value(tracker, "ticket_id")
+        named = normalise_ticket_no(named) if named else None
+        opened, _ = ticket_opened_in_this_chat(tracker)
+        if named and named != opened:
+            return self._withdraw_named(named, dispatcher, tracker)
         ticket_no = ticket_taken_back(tracker, text)
         if ticket_no:
-            try:
-                withdrawn = default_desk().withdraw_request(ticket_no)
-            except ServiceUnavailable:
-                dispatcher.utter_message(response="utter_service_unavailable")
-                return []
-            response = "utter_ticket_withdrawn" if withdrawn else "utter_ticket_in_hand"
-            dispatcher.utter_message(response=response, ticket_id=ticket_no)
-            return [SlotSet("ticket_id", None)] if withdrawn else []
+            return withdraw_ticket(dispatcher, ticket_no)
         if load_request_config().names_what_to_cancel(text) and _described_in_an_article(text):
             return await ActionAnswerQuestion().run(dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_deny_ack")
         return []
+
+    @staticmethod
+    def _withdraw_named(
+        ticket_no: str, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> list[EventType]:
+        """A ticket from an earlier chat: withdrawn for the customer this chat verified, or
+        after the ticket-status form has checked the phone on the ticket's order."""
+        if tracker.get_slot("verified_customer"):
+            try:
+                verified = verified_customer(default_desk(), tracker)
+            except ServiceUnavailable:
+                dispatcher.utter_message(response="utter_service_unavailable")
+                return []
+            if verified is not None:
+                withdraw_ticket(dispatcher, ticket_no, verified.customer_id)
+                return []  # the ticket_id slot still holds whatever this chat opened
+        dispatcher.utter_message(
+            response="utter_ticket_withdraw_needs_identity", ticket_id=ticket_no
+        )
+        return [
+            SlotSet("ticket_id", ticket_no),
+            SlotSet("withdraw_ticket", True),
+            FollowupAction("ticket_status_form"),
+        ]
 
 
 class ActionCancelRequest(Action):

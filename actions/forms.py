@@ -30,6 +30,10 @@ from bot.services.scheduling import bookable, parse_date, parse_time_slot, time_
 
 T = TypeVar("T")
 CONTACT_ONLY_FORMS = frozenset({"message_form", "complaint_form"})
+MESSAGE_ANNOUNCING_INTENTS = frozenset({"leave_message", "nlu_fallback"})
+"""Messages that start the message form without being the message: "我要留言" announces
+one, and words the bot could not place are no message.  Anything else that starts it (an
+upset "工单T… 两个礼拜了还没修好" while nobody is online) is what the customer has to say."""
 """Forms a customer with no order number may finish with a phone to call back."""
 _NO_ORDER = re.compile(
     r"没有?(?:订单|单号)|无订单|不是订单|跟订单没关系|和订单无关|与订单无关|没在你们(?:这|家)?买"
@@ -78,12 +82,28 @@ def _details_only(text: str, tracker: Tracker) -> list[dict[str, Any]]:
     return []
 
 
-def _entity_value(tracker: Tracker, entity: str) -> str | None:
+def entity_value(tracker: Tracker, entity: str) -> str | None:
     """The first value of ``entity`` in the latest message, if any."""
     for found in tracker.latest_message.get("entities") or []:
         if found.get("entity") == entity and found.get("value"):
             return str(found["value"])
     return None
+
+
+def _says_what_about(tracker: Tracker, text: str) -> bool:
+    """Whether a message that brought in a person says what it is about: a service request
+    ("工单T… 两个礼拜了还没修好"), a named order, ticket or product, or words an article is
+    about ("转人工，我的退款一直没到账") -- not a bare outburst ("人呢？？？")."""
+    if tracker.get_intent_of_latest_message(
+        skip_fallback_intent=False
+    ) not in DIGRESSION_INTENTS | {"complain"}:
+        return True
+    if any(entity_value(tracker, name) for name in ("order_id", "ticket_id", "product")):
+        return True
+    try:
+        return default_knowledge_service().answers_at_all(text)
+    except KnowledgeUnavailable:
+        return False
 
 
 def _names_a_hazard(tracker: Tracker) -> bool:
@@ -274,23 +294,6 @@ def _order_cancelled(order_no: str) -> bool:
         return False
 
 
-class ActionFindTicketOrder(Action):
-    """Before the ticket-status form: a ticket number in the request ("T20261120-0001 到哪了")
-    stands for its order, so the form asks only for the phone on that order."""
-
-    def name(self) -> str:
-        return "action_find_ticket_order"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        ticket_no = _entity_value(tracker, "ticket_id") or tracker.get_slot("ticket_id")
-        if not ticket_no or tracker.get_slot("verified_customer"):
-            return []
-        order_no = _ticket_order(ticket_no)
-        return [SlotSet("order_id", order_no)] if order_no else []
-
-
 def _typed_phone(text: str) -> str | None:
     """The mobile number a customer typed, however spaced or dashed ("138 0013-8000")."""
     return normalise_phone(re.sub(r"[^\d+]", "", text))
@@ -318,8 +321,12 @@ class IdentityFormValidation(FormValidationAction):
             # (validate_order_id then asks for the phone on that order).
             match = _ORDER_NO_IN_TEXT.search(_answer_text(tracker, "product") or "")
             return {"order_id": match.group(0)} if match else {}
+        if tracker.get_slot("order_id"):
+            return {}
+        if not tracker.get_slot("requested_slot"):
+            return self._ticket_order(tracker)
         text = _answer_text(tracker, "order_id")
-        if text is None or tracker.get_slot("order_id"):
+        if text is None:
             return {}
         if self._says_no_order(tracker):
             phone = _typed_phone(text)
@@ -331,6 +338,16 @@ class IdentityFormValidation(FormValidationAction):
         if phone:  # the phone first: kept for the check once the order number comes
             return {"phone": phone}
         return {"order_id": text}
+
+    @staticmethod
+    def _ticket_order(tracker: Tracker) -> dict[str, Any]:
+        """A ticket number in the message that starts the form ("T20261120-0001 到哪了"), or
+        noted just before, stands for its order: only the phone on that order is asked for."""
+        ticket_no = entity_value(tracker, "ticket_id") or tracker.get_slot("ticket_id")
+        if not ticket_no or tracker.get_slot("verified_customer"):
+            return {}
+        order_no = _ticket_order(ticket_no)
+        return {"order_id": order_no} if order_no else {}
 
     async def extract_phone(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -346,7 +363,7 @@ class IdentityFormValidation(FormValidationAction):
     ) -> dict[str, Any]:
         order_no = normalise_order_no(str(value))
         if not is_valid_order_no(order_no):
-            ticket_no = _entity_value(tracker, "ticket_id")
+            ticket_no = entity_value(tracker, "ticket_id")
             ticket_order = _ticket_order(ticket_no) if ticket_no else None
             if ticket_order:  # the ticket's own order: only the phone on it is still needed
                 return self.validate_order_id(ticket_order, dispatcher, tracker, domain)
@@ -514,14 +531,21 @@ class IdentityFormValidation(FormValidationAction):
         answers it ("洗衣机漏水了 想报修"; see opening_answers in config/service_requests.yml)."""
         if tracker.get_slot("requested_slot") or tracker.get_slot(slot):
             return {}  # the form is past its opening message (or has the answer)
-        if tracker.get_intent_of_latest_message() in DIGRESSION_INTENTS:
-            return {}
         form = self.name().removeprefix("validate_")
         text = tracker.latest_message.get("text") or ""
-        if form == "message_form" and slot == "request_reason" and _names_a_hazard(tracker):
-            # Taking down a safety risk while nobody is online: the message that raised it
-            # ("热水器漏电 手碰到麻了一下") is the message, not something to ask for again.
-            return {slot: text.strip()}
+        intent = tracker.get_intent_of_latest_message(skip_fallback_intent=False)
+        if form == "message_form":
+            # Started by an escalation while nobody is online, whatever the intent; only
+            # words that announce a message or say nothing are not the message.
+            if intent in MESSAGE_ANNOUNCING_INTENTS:
+                return {}
+            if _names_a_hazard(tracker):
+                # A safety risk ("热水器漏电 手碰到麻了一下") is the message however short.
+                return {slot: text.strip()}
+            if not _says_what_about(tracker, text):
+                return {}  # "人呢？？？回个话行不行": the form asks what it is about
+        elif intent in DIGRESSION_INTENTS:
+            return {}
         answer = load_request_config().opening_answer(form, text)
         return answer if slot in answer else {}
 

@@ -21,6 +21,7 @@ from bot.services.customers import VerifiedOrder
 from bot.services.desk import (
     ServiceDesk,
     ServiceUnavailable,
+    Withdrawal,
     default_desk,
     format_time,
     load_request_config,
@@ -45,8 +46,16 @@ REQUEST_SLOTS = (
     "request_reason",
     "complaint_detail",
     "complaint_expectation",
+    "withdraw_ticket",
 )
 """Slots that belong to one request; cleared once it is submitted or cancelled."""
+WITHDRAWAL_RESPONSES = {
+    Withdrawal.WITHDRAWN: "utter_ticket_withdrawn",
+    Withdrawal.IN_HAND: "utter_ticket_in_hand",
+    Withdrawal.SETTLED: "utter_ticket_settled",
+    Withdrawal.NOT_FOUND: "utter_ticket_not_yours",
+}
+"""What the customer is told when asking to withdraw a ticket."""
 MAX_IDENTITY_FAILURES = 3
 """Failed order/phone checks before lookups stop for the conversation."""
 FREE_TEXT_SLOTS = frozenset(
@@ -88,6 +97,20 @@ def link_pending_callback(sender_id: str, ticket_no: str) -> datetime | None:
         log.error("could not link ticket %s to its call-back: %s", ticket_no, type(exc).__name__)
         return None
     return linked.callback_due if linked else None
+
+
+def withdraw_ticket(
+    dispatcher: CollectingDispatcher, ticket_no: str, customer_id: int | None = None
+) -> list[EventType]:
+    """Withdraw ``ticket_no`` and say how it went; ``customer_id`` when the ticket was not
+    opened in this chat and must be the verified customer's."""
+    try:
+        outcome = default_desk().withdraw_request(ticket_no, customer_id)
+    except ServiceUnavailable:
+        dispatcher.utter_message(response="utter_service_unavailable")
+        return []
+    dispatcher.utter_message(response=WITHDRAWAL_RESPONSES[outcome], ticket_id=ticket_no)
+    return [SlotSet("ticket_id", None)] if outcome is Withdrawal.WITHDRAWN else []
 
 
 def identity_lost(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
@@ -157,6 +180,10 @@ class OpenTicketAction(Action, ABC):
             existing = desk.open_duplicate(kind, verified, answers)
             if existing is not None:
                 return self._added_to_existing(existing, answers, desk, dispatcher)
+            if kind == "message":
+                named = desk.open_ticket_named_in(verified, str(answers["request_reason"]))
+                if named is not None:
+                    return self._message_on_ticket(named, answers, desk, dispatcher, tracker)
             if window:
                 days = desk.days_since_delivery(verified.order_no)
                 answers["days_since_delivery"] = days
@@ -215,6 +242,34 @@ class OpenTicketAction(Action, ABC):
             category_label=ticket.category_label,
             status_label=ticket.status_label,
         )
+        return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
+
+
+    @staticmethod
+    def _message_on_ticket(
+        ticket: TicketView,
+        answers: dict[str, Any],
+        desk: ServiceDesk,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+    ) -> list[EventType]:
+        """A message about a ticket still under way ("工单T… 两个礼拜了还没修好") goes onto
+        that ticket, chased when it is late; a call-back promised in this chat is about it."""
+        desk.add_to_request(ticket.ticket_no, str(answers["request_reason"]))
+        desk.chase_if_overdue(ticket)
+        dispatcher.utter_message(
+            response="utter_message_added_to_ticket",
+            ticket_id=ticket.ticket_no,
+            category_label=ticket.category_label,
+            status_label=ticket.status_label,
+        )
+        callback_due = link_pending_callback(tracker.sender_id, ticket.ticket_no)
+        if callback_due is not None:
+            dispatcher.utter_message(
+                response="utter_handoff_callback_pending",
+                ticket_id=ticket.ticket_no,
+                callback_due=format_time(callback_due, desk.policy),
+            )
         return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
 
 
@@ -307,6 +362,10 @@ class ActionShowTicketStatus(Action):
             if verified is None:
                 return identity_lost(dispatcher, tracker)
             ticket_no = tracker.get_slot("ticket_id")
+            if ticket_no and tracker.get_slot("withdraw_ticket"):
+                # "把工单T… 取消了" in a chat that had to verify the customer first.
+                withdraw_ticket(dispatcher, ticket_no, verified.customer_id)
+                return [SlotSet("ticket_id", None), SlotSet("withdraw_ticket", None)]
             tickets = desk.customer_tickets(verified, ticket_no)
         except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")

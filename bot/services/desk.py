@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from bot.policy import ReturnWindows, ServicePolicy, SlaStatus, load_policy
 from bot.services.customers import CustomerService, VerifiedOrder, mask_phone
 from bot.services.orders import OrderService, OrderView, UnknownOrder
 from bot.services.tickets import (
+    TICKET_NO_PATTERN,
     InvalidTransition,
     TicketService,
     TicketView,
@@ -47,6 +49,15 @@ RETURN_WINDOWS = tuple(ReturnWindows.__fields__)
 
 class ServiceUnavailable(RuntimeError):
     """The store could not be reached or failed mid-change (nothing was half-written)."""
+
+
+class Withdrawal(str, Enum):
+    """What became of a ticket the customer asked to withdraw."""
+
+    WITHDRAWN = "withdrawn"
+    IN_HAND = "in_hand"  # someone is working on it: only a person can stop that
+    SETTLED = "settled"  # resolved, closed or cancelled already
+    NOT_FOUND = "not_found"  # unknown, or not this customer's
 
 
 @dataclass(frozen=True)
@@ -327,18 +338,40 @@ class ServiceDesk:
                 return ticket
         return None
 
-    def withdraw_request(self, ticket_no: str) -> bool:
-        """Cancel a ticket the customer just opened and takes back ("我还是不退了").  Only a
-        ticket nobody has picked up yet is withdrawn; False when work on it has begun."""
+    def open_ticket_named_in(self, verified: VerifiedOrder, text: str) -> TicketView | None:
+        """The customer's own ticket, still under way, that ``text`` names by number ("工单
+        T20261120-0001 怎么还没修好"): a message about it belongs on it, not on a new ticket.
+        Only for a customer verified by an order: a phone alone proves nobody's identity."""
+        if verified.order_no is None:
+            return None
+        for match in TICKET_NO_PATTERN.finditer(normalise_ticket_no(text)):
+            for ticket in self.customer_tickets(verified, match.group(0)):
+                if ticket.status not in SETTLED_TICKET_STATUSES:
+                    return ticket
+        return None
+
+    def withdraw_request(self, ticket_no: str, customer_id: int | None = None) -> Withdrawal:
+        """Cancel a ticket the customer takes back ("我还是不退了", "把工单T… 取消了").  Only a
+        ticket nobody has picked up yet is withdrawn.  With ``customer_id`` (a ticket named
+        in a later chat) it must be that customer's: anyone else's reads as unknown."""
         try:
-            if self.tickets.timeline(ticket_no).status != "opened":
-                return False
-            self.tickets.advance(ticket_no, "cancelled", "客户在对话中撤销", actor="customer")
+            ticket = self.tickets.timeline(normalise_ticket_no(ticket_no))
+            if customer_id is not None and ticket.customer_id != customer_id:
+                return Withdrawal.NOT_FOUND
+            if ticket.status in SETTLED_TICKET_STATUSES:
+                return Withdrawal.SETTLED
+            if ticket.status != "opened":
+                return Withdrawal.IN_HAND
+            self.tickets.advance(
+                ticket.ticket_no, "cancelled", "客户在对话中撤销", actor="customer"
+            )
         except UnknownTicket:
-            return False
+            return Withdrawal.NOT_FOUND
+        except InvalidTransition:  # picked up between the look and the change
+            return Withdrawal.IN_HAND
         except SQLAlchemyError as error:
             raise ServiceUnavailable from error
-        return True
+        return Withdrawal.WITHDRAWN
 
     def add_to_request(self, ticket_no: str, words: str) -> bool:
         """Add what the customer said next to the ticket they opened in this chat ("他还骂人"

@@ -14,6 +14,7 @@ from actions.conversation import (
     ActionNoteDetails,
     intent_labels,
 )
+from actions.tickets import ActionShowTicketStatus
 from tests.actions.conftest import make_tracker, responses
 
 RANKING = [
@@ -35,6 +36,11 @@ def with_events(tracker, events):
     return tracker
 
 
+VERIFIED = {
+    "order_id": "SO20261101001",
+    "phone": "13800138000",
+    "verified_customer": "SO20261101001",
+}
 USER = {"event": "user", "text": "那个东西"}
 LISTEN = {"event": "action", "name": "action_listen"}
 FALLBACK = {"event": "action", "name": "action_clarify_fallback"}
@@ -268,3 +274,50 @@ def test_letting_go_later_in_the_chat_leaves_the_ticket_alone(desk, knowledge, d
     )
     assert responses(dispatcher) == ["utter_deny_ack"]
     assert desk.tickets.timeline(opened.ticket_no).status == "opened"
+
+
+def _cancel_ticket(ticket_no: str, slots: dict | None = None):
+    text = f"帮我把工单{ticket_no}取消了"
+    entity = {"entity": "ticket_id", "value": ticket_no, "start": 5, "end": 5 + len(ticket_no)}
+    return make_tracker(slots, text=text, intent="cancel", entities=[entity])
+
+
+def test_a_ticket_from_an_earlier_chat_is_withdrawn_after_the_identity_check(desk, domain) -> None:
+    """ "帮我把工单T… 取消了" in a new chat: nothing is cancelled on a number alone; the
+    ticket-status form checks the phone on the ticket's order, then the ticket is withdrawn."""
+    opened = _return_ticket(desk)
+    dispatcher, events = run(ActionCancelOutsideForm(), _cancel_ticket(opened.ticket_no), domain)
+    assert responses(dispatcher) == ["utter_ticket_withdraw_needs_identity"]
+    assert slots_set(events) == {"ticket_id": opened.ticket_no, "withdraw_ticket": True}
+    assert [e["name"] for e in events if e["event"] == "followup"] == ["ticket_status_form"]
+    assert desk.tickets.timeline(opened.ticket_no).status == "opened"
+
+    verified = {**VERIFIED, "ticket_id": opened.ticket_no, "withdraw_ticket": True}
+    dispatcher, events = run(ActionShowTicketStatus(), make_tracker(verified), domain)
+    assert responses(dispatcher) == ["utter_ticket_withdrawn"]
+    assert desk.tickets.timeline(opened.ticket_no).status == "cancelled"
+    assert slots_set(events) == {"ticket_id": None, "withdraw_ticket": None}
+
+
+def test_a_named_ticket_in_a_verified_chat_is_withdrawn_only_when_it_is_theirs(
+    desk, domain
+) -> None:
+    mine = _return_ticket(desk)
+    dispatcher, _ = run(ActionCancelOutsideForm(), _cancel_ticket(mine.ticket_no, VERIFIED), domain)
+    assert responses(dispatcher) == ["utter_ticket_withdrawn"]
+    assert desk.tickets.timeline(mine.ticket_no).status == "cancelled"
+    # asked again: already settled, nothing to undo
+    dispatcher, _ = run(ActionCancelOutsideForm(), _cancel_ticket(mine.ticket_no, VERIFIED), domain)
+    assert responses(dispatcher) == ["utter_ticket_settled"]
+    # somebody else's ticket (the demo return of 139…) reads as unknown and stays as it is
+    dispatcher, _ = run(
+        ActionCancelOutsideForm(), _cancel_ticket("T20261110-0001", VERIFIED), domain
+    )
+    assert responses(dispatcher) == ["utter_ticket_not_yours"]
+    assert desk.tickets.timeline("T20261110-0001").status == "resolved"
+    # the customer's own repair ticket, already with a technician, needs a person
+    dispatcher, _ = run(
+        ActionCancelOutsideForm(), _cancel_ticket("T20261120-0001", VERIFIED), domain
+    )
+    assert responses(dispatcher) == ["utter_ticket_in_hand"]
+    assert desk.tickets.timeline("T20261120-0001").status == "in_progress"

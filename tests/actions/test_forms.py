@@ -16,7 +16,6 @@ from actions.forms import (
     ActionAskAddress,
     ActionAskPhone,
     ActionAskProduct,
-    ActionFindTicketOrder,
     form_answer_taken_for_a_question,
 )
 from actions.handoff import ValidateCsatForm
@@ -559,7 +558,7 @@ def test_a_repair_request_that_describes_the_fault_is_not_asked_for_it(desk, dom
     assert asyncio.run(form.extract_fault_description(CollectingDispatcher(), later, domain)) == {}
 
 
-def test_each_form_takes_only_its_own_opening_answer(desk, domain) -> None:
+def test_each_form_takes_only_its_own_opening_answer(desk, knowledge, domain) -> None:
     price = make_tracker(text="买了三天降价了200 能补差价吗", intent="price_dispute")
     extract = validation("price_dispute_form").extract_request_reason
     assert asyncio.run(extract(CollectingDispatcher(), price, domain)) == {
@@ -570,7 +569,7 @@ def test_each_form_takes_only_its_own_opening_answer(desk, domain) -> None:
     assert asyncio.run(extract(CollectingDispatcher(), complaint, domain)) == {
         "complaint_detail": "我要投诉 你们送货员把我家门撞坏了"
     }
-    # the message form has no opening answer: an angry "人呢" is no message to leave
+    # an angry "人呢" that brought in a person is no message to leave
     angry = make_tracker(text="人呢？？？回个话行不行", intent="complain")
     extract = validation("message_form").extract_request_reason
     assert asyncio.run(extract(CollectingDispatcher(), angry, domain)) == {}
@@ -580,6 +579,41 @@ def test_each_form_takes_only_its_own_opening_answer(desk, domain) -> None:
     assert asyncio.run(extract(CollectingDispatcher(), hazard, domain)) == {
         "request_reason": "热水器有点漏电 手碰到麻了一下"
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "entities", "taken"),
+    [
+        ("我的维修工单T20261120-0001怎么还没修好，都两个礼拜了", "query_ticket_status", [], True),
+        ("转人工，我的退款一直没到账", "request_human", [], True),
+        (
+            "转人工 冰箱送来就是坏的",
+            "request_human",
+            [{"entity": "product", "value": "冰箱"}],
+            True,
+        ),
+        ("我要找真人客服", "request_human", [], False),
+        ("我要留言 空调外机噪音太大", "leave_message", [], False),
+        ("阿斯顿发送到发", "nlu_fallback", [], False),
+    ],
+    ids=[
+        "upset-chase",
+        "person-and-topic",
+        "person-and-product",
+        "person-only",
+        "announce",
+        "miss",
+    ],
+)
+def test_a_message_that_escalated_is_the_message_when_it_says_what_about(
+    desk, knowledge, domain, text: str, intent: str, entities: list, taken: bool
+) -> None:
+    """With nobody online the message form takes down what the customer said as the chat
+    escalated, unless it only asks for a person, announces a message or was not understood."""
+    tracker = make_tracker(text=text, intent=intent, entities=entities)
+    extract = validation("message_form").extract_request_reason
+    result = asyncio.run(extract(CollectingDispatcher(), tracker, domain))
+    assert result == ({"request_reason": text} if taken else {})
 
 
 def test_a_ticket_number_given_for_the_order_number_is_acknowledged(desk, domain) -> None:
@@ -629,8 +663,26 @@ def test_a_ticket_status_request_with_a_ticket_number_needs_only_the_phone(
     desk, domain, slots: dict, entities: list, expected: list
 ) -> None:
     tracker = make_tracker(slots, text="工单处理到哪一步了", entities=entities)
-    events = asyncio.run(ActionFindTicketOrder().run(CollectingDispatcher(), tracker, domain))
-    assert [e["value"] for e in events if e["name"] == "order_id"] == expected
+    extracted = asyncio.run(
+        validation("ticket_status_form").extract_order_id(CollectingDispatcher(), tracker, domain)
+    )
+    assert list(extracted.values()) == expected
+
+
+def test_a_ticket_number_in_a_new_request_stands_for_its_order(desk, domain) -> None:
+    """ "T20261120-0001 的洗衣机又坏了" starting a repair: the ticket's order is the order to
+    check, and the form goes on to the phone on it."""
+    tracker = make_tracker(text="T20261120-0001的洗衣机又坏了", entities=ticket_entity(DEMO_TICKET))
+    form = validation("repair_form")
+    extracted = asyncio.run(form.extract_order_id(CollectingDispatcher(), tracker, domain))
+    assert extracted == {"order_id": ORDER}
+    asked = make_tracker(
+        {"requested_slot": "order_id"}, text="T20261120-0001", entities=ticket_entity(DEMO_TICKET)
+    )
+    # once the form has asked for the order number, the ticket number is the answer to check
+    assert asyncio.run(form.extract_order_id(CollectingDispatcher(), asked, domain)) == {
+        "order_id": "T20261120-0001"
+    }
 
 
 def test_typed_order_number_without_entity_is_extracted(desk, domain) -> None:

@@ -236,3 +236,28 @@ def test_an_order_past_its_promised_day_is_owned_up_to(desk, domain, monkeypatch
     monkeypatch.setattr(desk, "today", lambda: date(2026, 12, 30))
     dispatcher, _ = run(ActionShowOrderStatus(), make_tracker(VERIFIED), domain)
     assert responses(dispatcher) == ["utter_order_status"]
+
+
+def test_a_message_about_a_ticket_under_way_goes_onto_that_ticket(
+    desk, demo_factory, domain
+) -> None:
+    """Left while nobody was online: "我的维修工单T20261120-0001怎么还没修好，都两个礼拜了"
+    is added to that repair ticket (and chases it, being late), not opened as an inquiry."""
+    text = "我的维修工单T20261120-0001怎么还没修好，都两个礼拜了"
+    before = ticket_count(demo_factory)
+    dispatcher, slots = run(
+        open_action("message"), make_tracker(dict(VERIFIED, request_reason=text)), domain
+    )
+    assert responses(dispatcher) == ["utter_message_added_to_ticket"]
+    assert dispatcher.messages[0]["ticket_id"] == "T20261120-0001" == slots["ticket_id"]
+    assert ticket_count(demo_factory) == before
+    notes = [e.note or "" for e in desk.tickets.timeline("T20261120-0001").events]
+    assert any(text in note for note in notes) and any("催办" in note for note in notes)
+
+    # a ticket number that is somebody else's (or settled) is just part of a new message
+    other = "T20261110-0001 这个是我朋友的单子 帮忙看看"
+    dispatcher, _ = run(
+        open_action("message"), make_tracker(dict(VERIFIED, request_reason=other)), domain
+    )
+    assert responses(dispatcher) == ["utter_ticket_opened"]
+    assert ticket_count(demo_factory) == before + 1

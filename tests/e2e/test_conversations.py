@@ -5,6 +5,7 @@ demo data."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -332,6 +333,39 @@ def test_a_ticket_number_and_the_phone_are_enough_to_see_the_ticket(assistant) -
     other = "e2e-ticket-number-other"
     assistant.texts(other, "工单T20261120-0001 处理到哪一步了")
     assert "T20261120-0001" not in assistant.texts(other, OTHER_PHONE)
+
+
+def test_a_ticket_from_an_earlier_chat_is_withdrawn_by_its_number(assistant) -> None:
+    """A message ticket left in one chat; in a new chat "帮我把工单T… 取消了" asks only for
+    the phone on its order, then withdraws it. One already with a technician is not."""
+    sender = "e2e-withdraw-earlier"
+    assistant.texts(sender, "我要留言")
+    assistant.texts(sender, "上次来安装的师傅把我家墙面弄脏了，想反映一下")
+    assistant.texts(sender, ORDER)
+    opened = assistant.texts(sender, PHONE)
+    ticket_no = re.search(r"T\d{8}-\d{4}", opened).group(0)
+
+    later = "e2e-withdraw-later"
+    asked = assistant.texts(later, f"帮我把工单{ticket_no}取消了")
+    assert "核对" in asked and "手机号" in asked and "订单号" not in asked, asked
+    assert "已为您撤销" in assistant.texts(later, PHONE)
+    assert "已经办结或撤销" in assistant.texts(later, f"工单{ticket_no}也取消掉")
+
+    busy = "e2e-withdraw-busy"
+    assistant.texts(busy, "帮我把工单T20261120-0001取消了")
+    assert "已经有专员在处理" in assistant.texts(busy, PHONE)
+
+
+def test_an_upset_chase_with_nobody_online_goes_onto_the_ticket_it_names(assistant) -> None:
+    """ "我的维修工单T… 怎么还没修好" in anger, nobody online: the message is taken from what
+    was said, only the phone is asked, and it is added to that ticket, not opened anew."""
+    sender = "e2e-upset-chase"
+    before = assistant.ticket_count()
+    first = assistant.texts(sender, "我的维修工单T20261120-0001怎么还没修好，都两个礼拜了")
+    assert "联系您" in first and "手机号" in first and "留下您的问题" not in first, first
+    added = assistant.texts(sender, PHONE)
+    assert "补充到工单 T20261120-0001" in added, added
+    assert assistant.ticket_count() == before
 
 
 def test_cancel_in_the_middle_submits_nothing(assistant) -> None:

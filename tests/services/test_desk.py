@@ -262,7 +262,8 @@ def test_a_message_left_about_a_safety_risk_is_urgent(fresh_desk: ServiceDesk) -
         ("repair_form", "T20261120-0001 报修", None),
         ("exchange_form", "这台电视有坏点 给我换一台新的", "request_reason"),
         ("exchange_form", "我要换货", None),
-        ("message_form", "人呢？？？回个话行不行", None),  # no opening answer for messages
+        ("message_form", "转人工 我的退款一直没到账", "request_reason"),
+        ("message_form", "我要找真人客服 马上", None),
         ("installation_form", "帮我预约安装空调", None),
     ],
 )
