@@ -244,7 +244,6 @@ class OpenTicketAction(Action, ABC):
         )
         return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
 
-
     @staticmethod
     def _message_on_ticket(
         ticket: TicketView,
