@@ -516,6 +516,10 @@ class IdentityFormValidation(FormValidationAction):
         order_no = tracker.get_slot("verified_customer")
         if not order_no:
             return {"product": value}  # checked against the order once identity is known
+        if order_no != _value_before_latest_message(tracker, "verified_customer"):
+            # Verified by this very message ("订单SO… 手机138… 电饭煲不想要了"), whose
+            # identity check has matched the product already: said once, not twice.
+            return {"product": tracker.get_slot("product")}
         return _product_on_order(order_no, value, dispatcher)
 
     async def extract_product(

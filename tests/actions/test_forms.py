@@ -289,16 +289,37 @@ def test_a_stray_time_word_before_the_time_question_is_ignored(desk, domain) -> 
     assert result == {"time_slot": None} and not dispatcher.messages
 
 
+def verified_earlier(text: str, slots: dict | None = None):
+    """A tracker whose identity was verified before the latest message (``text``)."""
+    tracker = make_tracker({"order_id": ORDER, "verified_customer": ORDER, **(slots or {})}, text)
+    verified = {"event": "slot", "name": "verified_customer", "value": ORDER}
+    tracker.events.insert(0, verified)
+    return tracker
+
+
 def test_product_must_be_on_the_verified_order(desk, domain) -> None:
     form = validation("repair_form")
-    verified = {"order_id": ORDER, "verified_customer": ORDER}
-    ok = form.validate_product("洗衣机", CollectingDispatcher(), make_tracker(verified), domain)
+    ok = form.validate_product("洗衣机", CollectingDispatcher(), verified_earlier("洗衣机"), domain)
     assert ok == {"product": "滚筒洗衣机"}
     dispatcher = CollectingDispatcher()
-    wrong = form.validate_product("空调", dispatcher, make_tracker(verified), domain)
+    wrong = form.validate_product("空调", dispatcher, verified_earlier("空调"), domain)
     assert wrong == {"product": None}
     assert responses(dispatcher) == ["utter_unknown_product"]
     assert "滚筒洗衣机" in dispatcher.messages[0]["order_products"]
+
+
+def test_a_product_sent_with_the_identity_is_checked_once(desk, domain) -> None:
+    """ "我要退货，订单SO…，手机138…，电饭煲不想要了": the phone's identity check finds the
+    rice cooker is not on the order and says so; the product's own validation, run next in
+    the same turn, does not say it again."""
+    text = f"我要退货，订单{ORDER}，手机{PHONE}，电饭煲不想要了"
+    tracker = make_tracker({"order_id": ORDER, "product": "电饭煲"}, text=text)
+    form = validation("return_form")
+    dispatcher = CollectingDispatcher()
+    checked = form.validate_phone(PHONE, dispatcher, tracker, domain)
+    tracker.slots.update(checked)  # as rasa_sdk does between one slot's validation and the next
+    assert form.validate_product("电饭煲", dispatcher, tracker, domain) == {"product": None}
+    assert responses(dispatcher) == ["utter_unknown_product"]
 
 
 def test_the_product_is_asked_as_a_choice_of_the_verified_orders_products(desk, domain) -> None:
