@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet, UserUtteranceRev
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.forms import entity_value
+from actions.forms import entity_value, value_before_latest_message
 from actions.knowledge import ActionAnswerQuestion
 from actions.tickets import (
     clear_request_slots,
@@ -235,3 +235,24 @@ class ActionLeaveRequest(ActionCancelRequest):
 
     def name(self) -> str:
         return "action_leave_request"
+
+
+class ActionSwitchRequest(Action):
+    """ "还是换货吧" at the return reason, "不修了 直接换一台" during a repair: the request
+    changes (rules in data/rules.yml start the new form).  The verified order and product
+    carry over; the reason is asked afresh, except that a fault already described for the
+    repair is the reason for the return or exchange."""
+
+    def name(self) -> str:
+        return "action_switch_request"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        intent = tracker.get_intent_of_latest_message()
+        label = intent_labels().get(str(intent), "")
+        dispatcher.utter_message(response="utter_request_switched", request_label=label)
+        # Whatever the switching message filled (it answered no question of the new form)
+        # is dropped; only a fault described before it is carried over as the reason.
+        fault = value_before_latest_message(tracker, "fault_description")
+        return [SlotSet("request_reason", fault or None)]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActionExecutionRejected, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
@@ -112,7 +112,7 @@ def _names_a_hazard(tracker: Tracker) -> bool:
     return "safety" in (sentiment.get("reasons") or [])
 
 
-def _value_before_latest_message(tracker: Tracker, slot: str) -> Any:
+def value_before_latest_message(tracker: Tracker, slot: str) -> Any:
     """What ``slot`` held before the latest message's slot extraction."""
     seen_user = False
     for event in reversed(tracker.events):
@@ -379,7 +379,7 @@ class IdentityFormValidation(FormValidationAction):
             # A different order: the phone has to be checked again for this one.
             return {"order_id": order_no, "phone": None, "verified_customer": None}
         phone = tracker.get_slot("phone")
-        if not verified and phone and _value_before_latest_message(tracker, "phone") == phone:
+        if not verified and phone and value_before_latest_message(tracker, "phone") == phone:
             # The phone came first ("13800138000", then the order number): check the pair
             # now, or the form would finish with an identity nobody checked.
             return {
@@ -430,6 +430,13 @@ class IdentityFormValidation(FormValidationAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        text = str(tracker.latest_message.get("text") or "")
+        intent = tracker.get_intent_of_latest_message()
+        if tracker.get_slot("requested_slot") and load_request_config().switch_asked(
+            self.form_name(), intent, text
+        ):
+            # "还是换货吧": no answer to this form; rejected, so the rule for the switch runs.
+            return [ActionExecutionRejected(self.form_name())]
         already = tracker.get_slot("without_order")
         events = await super().run(dispatcher, tracker, domain)
         if (
@@ -458,6 +465,15 @@ class IdentityFormValidation(FormValidationAction):
         if int(tracker.get_slot("identity_failures") or 0) >= MAX_IDENTITY_FAILURES:
             return []
         return domain_slots
+
+    def _still_on_its_way(self, order_no: str) -> str | None:
+        """The delivery label of an order not yet received, for a form about received goods."""
+        if self.form_name() not in load_request_config().needs_delivery:
+            return None
+        try:
+            return default_desk().undelivered_label(order_no)
+        except (ServiceUnavailable, UnknownOrder):
+            return None
 
     def _check_identity(
         self,
@@ -490,6 +506,16 @@ class IdentityFormValidation(FormValidationAction):
             # order number, or "算了".  The checked phone stays for that order.
             dispatcher.utter_message(response="utter_order_cancelled", order_no=verified.order_no)
             return {"order_id": None, "phone": phone, "identity_failures": 0.0}
+        on_its_way = self._still_on_its_way(verified.order_no)
+        if on_its_way:
+            # Nothing received, nothing to return or repair yet: where it is, what can be
+            # done instead, and room for another order number.
+            dispatcher.utter_message(
+                response="utter_order_not_delivered",
+                order_no=verified.order_no,
+                delivery_label=on_its_way,
+            )
+            return {"order_id": None, "phone": phone, "identity_failures": 0.0}
         try:
             open_ticket = default_desk().has_open_ticket(verified.customer_id)
         except ServiceUnavailable:
@@ -516,7 +542,7 @@ class IdentityFormValidation(FormValidationAction):
         order_no = tracker.get_slot("verified_customer")
         if not order_no:
             return {"product": value}  # checked against the order once identity is known
-        if order_no != _value_before_latest_message(tracker, "verified_customer"):
+        if order_no != value_before_latest_message(tracker, "verified_customer"):
             # Verified by this very message ("订单SO… 手机138… 电饭煲不想要了"), whose
             # identity check has matched the product already: said once, not twice.
             return {"product": tracker.get_slot("product")}
@@ -581,7 +607,7 @@ class IdentityFormValidation(FormValidationAction):
         if day is None or not bookable(day, today):
             if tracker.get_slot("requested_slot") != "appointment_date":
                 # A date said in passing ("昨天开始就不制冷了") is context, not a booking.
-                earlier = _value_before_latest_message(tracker, "appointment_date")
+                earlier = value_before_latest_message(tracker, "appointment_date")
                 return {"appointment_date": earlier}
             dispatcher.utter_message(response="utter_invalid_date")
             return {"appointment_date": None}
@@ -599,7 +625,7 @@ class IdentityFormValidation(FormValidationAction):
             if tracker.get_slot("requested_slot") != "time_slot":
                 # A stray word read as a time ("快点来", "便宜点") is no answer to a question
                 # the form has not asked: keep what was there, say nothing.
-                return {"time_slot": _value_before_latest_message(tracker, "time_slot")}
+                return {"time_slot": value_before_latest_message(tracker, "time_slot")}
             corrected_date = any(
                 e.get("entity") == "date" for e in tracker.latest_message.get("entities", [])
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from enum import Enum
 from functools import lru_cache
@@ -94,6 +94,17 @@ class RequestConfig:
     openings: Mapping[str, OpeningAnswer]
     filler_words: tuple[str, ...]
     cancel_words: tuple[str, ...]
+    needs_delivery: frozenset[str] = frozenset()
+    """Forms whose request is about goods the customer has received."""
+    switches: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    """Per form, the intents that switch to another request and the words they need."""
+
+    def switch_asked(self, form: str, intent: str | None, text: str) -> bool:
+        """Whether ``text``, read by the NLU as ``intent``, asks to change the request under
+        way in ``form`` into another ("还是换货吧" in the return form)."""
+        words = self.switches.get(form, {}).get(str(intent))
+        folded = normalise_text(text)
+        return bool(words) and any(word in folded for word in words)
 
     def opening_answer(self, form: str, text: str) -> dict[str, str]:
         """``{slot: text}`` when the message that started ``form`` already answers its
@@ -200,6 +211,14 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
         openings,
         _word_list(raw.get("filler_words") or [], f"{path}: filler_words"),
         _word_list(raw.get("cancel_words") or [], f"{path}: cancel_words"),
+        frozenset(_word_list(raw.get("needs_delivery") or [], f"{path}: needs_delivery")),
+        {
+            form: {
+                intent: _word_list(words, f"{path}: switches.{form}.{intent}")
+                for intent, words in (intents or {}).items()
+            }
+            for form, intents in (raw.get("switches") or {}).items()
+        },
     )
 
 
@@ -491,6 +510,14 @@ class ServiceDesk:
         """Whether the order was cancelled: nothing of it can be returned, exchanged,
         installed or repaired."""
         return self._order(order_no).status == "cancelled"
+
+    def undelivered_label(self, order_no: str) -> str | None:
+        """How far a paid order still on its way has got ("运输中"); None once delivered
+        (or cancelled, which is told apart by ``order_cancelled``)."""
+        order = self._order(order_no)
+        if order.delivery_status in ("delivered", "cancelled"):
+            return None
+        return self.policy.texts.delivery_statuses.get(order.delivery_status, order.delivery_status)
 
     def days_since_delivery(self, order_no: str) -> int | None:
         """Whole days since a delivered order arrived (its recorded arrival time), in the

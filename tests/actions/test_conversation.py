@@ -12,6 +12,7 @@ from actions.conversation import (
     ActionClarifyFallback,
     ActionLeaveRequest,
     ActionNoteDetails,
+    ActionSwitchRequest,
     intent_labels,
 )
 from actions.tickets import ActionShowTicketStatus
@@ -321,3 +322,27 @@ def test_a_named_ticket_in_a_verified_chat_is_withdrawn_only_when_it_is_theirs(
     )
     assert responses(dispatcher) == ["utter_ticket_in_hand"]
     assert desk.tickets.timeline("T20261120-0001").status == "in_progress"
+
+
+def test_switching_a_return_to_an_exchange_asks_the_reason_afresh(domain) -> None:
+    """ "还是换货吧" at the return reason: said to be an exchange now, and the words that
+    switched are not kept as the exchange reason."""
+    text = "还是换货吧"
+    tracker = make_tracker({"request_reason": text}, text=text, intent="request_exchange")
+    tracker.events += [{"event": "slot", "name": "request_reason", "value": text}]
+    dispatcher, events = run(ActionSwitchRequest(), tracker, domain)
+    assert responses(dispatcher) == ["utter_request_switched"]
+    assert dispatcher.messages[0]["request_label"] == "申请换货"
+    assert slots_set(events) == {"request_reason": None}
+
+
+def test_a_repair_switched_to_an_exchange_keeps_the_fault_as_the_reason(domain) -> None:
+    """ "不修了 直接换一台" after "洗衣机漏水了" was described: the fault is the reason."""
+    text = "不修了 直接换一台"
+    tracker = make_tracker(
+        {"fault_description": "洗衣机漏水了"}, text=text, intent="request_exchange"
+    )
+    described = {"event": "slot", "name": "fault_description", "value": "洗衣机漏水了"}
+    tracker.events.insert(0, described)
+    _, events = run(ActionSwitchRequest(), tracker, domain)
+    assert slots_set(events) == {"request_reason": "洗衣机漏水了"}

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActionExecutionRejected, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.forms import (
@@ -70,6 +70,35 @@ def test_wrong_phone_and_unknown_order_get_the_same_reply(desk, domain) -> None:
     for result in (first, second):
         assert result["phone"] is None
         assert "verified_customer" not in result
+
+
+@pytest.mark.parametrize(
+    ("form", "refused"),
+    [
+        ("return_form", True),
+        ("exchange_form", True),
+        ("repair_form", True),
+        ("maintenance_form", True),
+        ("installation_form", False),  # booked before delivery: installed when it arrives
+        ("order_status_form", False),
+    ],
+)
+def test_goods_still_on_their_way_cannot_be_returned_or_repaired_yet(
+    desk, domain, form: str, refused: bool
+) -> None:
+    """SO20261118007 (robot vacuum) is in transit: "我要退货" hears where it is and what to
+    do instead, and may name another order; an installation is booked as usual."""
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker({"order_id": "SO20261118007"})
+    result = validation(form).validate_phone("15800158000", dispatcher, tracker, domain)
+    if refused:
+        assert responses(dispatcher) == ["utter_order_not_delivered"]
+        assert dispatcher.messages[0]["delivery_label"] == "运输中"
+        assert result["order_id"] is None and result["phone"] == "15800158000"
+        assert "verified_customer" not in result
+    else:
+        assert "utter_order_not_delivered" not in responses(dispatcher)
+        assert result["verified_customer"] == "SO20261118007"
 
 
 @pytest.mark.parametrize("form", ["return_form", "installation_form", "repair_form"])
@@ -770,3 +799,18 @@ def test_an_order_and_phone_at_the_wish_question_are_details_not_the_wish(desk, 
     assert form.validate_complaint_expectation(wish, CollectingDispatcher(), said, domain) == {
         "complaint_expectation": wish
     }
+
+
+def test_asking_for_another_request_mid_form_rejects_the_form(desk, domain) -> None:
+    """ "还是换货吧" at the return reason answers nothing: the form is rejected so that the
+    switch rule runs; "尺寸不合适" (which the NLU may read as an exchange) is the reason."""
+    asked = {"active_loop": "return_form", "requested_slot": "request_reason"}
+    switch = make_tracker(asked, text="还是换货吧", intent="request_exchange")
+    events = asyncio.run(validation("return_form").run(CollectingDispatcher(), switch, domain))
+    assert events == [ActionExecutionRejected("return_form")]
+    reason = make_tracker(asked, text="尺寸不合适", intent="request_exchange")
+    reason.events.append({"event": "slot", "name": "request_reason", "value": "尺寸不合适"})
+    events = asyncio.run(validation("return_form").run(CollectingDispatcher(), reason, domain))
+    assert {"event": "slot", "name": "request_reason", "value": "尺寸不合适"} in [
+        {k: e.get(k) for k in ("event", "name", "value")} for e in events
+    ]

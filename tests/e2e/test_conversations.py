@@ -300,6 +300,22 @@ def test_a_return_reason_that_reads_like_a_product_question_is_the_reason(assist
     assert details["退货原因"] == "不喜欢 音质一般" and details["商品"] == "无线耳机"
 
 
+def test_a_return_changed_into_an_exchange_midway_opens_an_exchange(assistant) -> None:
+    """ "还是换货吧" at the return reason: the order, phone and product carry over, the
+    exchange reason is asked, and one exchange ticket is opened (no return ticket)."""
+    sender = "e2e-switch-request"
+    assistant.texts(sender, "电视我要退货")
+    assistant.texts(sender, "SO20261103002")
+    assert "退货原因" in assistant.texts(sender, OTHER_PHONE)
+    before = assistant.ticket_count()
+    switched = assistant.texts(sender, "还是换货吧")
+    assert "改为帮您申请换货" in switched and "换货原因" in switched, switched
+    assert "已为您建立工单" in assistant.texts(sender, "屏幕有一排坏点")
+    details = assistant.latest_ticket_details()
+    assert details["换货原因"] == "屏幕有一排坏点" and "电视" in details["商品"]
+    assert assistant.ticket_count() == before + 1
+
+
 def test_a_complaint_during_an_order_lookup_is_taken_down_when_nobody_is_online(assistant):
     """The order-status form opens no ticket: the complaint promised "优先登记" gets its own."""
     sender = "e2e-complaint-in-lookup"

@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.demo import load_demo_data
@@ -16,7 +17,7 @@ from bot.handoff.policy import WEEKDAYS, BusinessHours
 from bot.services.customers import VerifiedOrder
 from bot.services.desk import ServiceDesk, ServiceUnavailable, load_request_config
 from bot.services.orders import UnknownOrder
-from bot.settings import project_domain
+from bot.settings import PROJECT_ROOT, project_domain
 from bot.store.db import session_factory, upgrade_database
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -521,3 +522,44 @@ def test_database_failure_is_service_unavailable(broken_desk: ServiceDesk, call:
         BROKEN_CALLS[call](broken_desk, verified)
     assert type(raised.value) is ServiceUnavailable
     assert isinstance(raised.value.__cause__, SQLAlchemyError)
+
+
+def test_the_forms_that_need_delivered_goods_are_forms_of_the_domain() -> None:
+    forms = set(project_domain()["forms"])
+    needs = load_request_config().needs_delivery
+    assert needs and needs <= forms
+    assert "installation_form" not in needs  # booked before delivery, installed on arrival
+
+
+@pytest.mark.parametrize(
+    ("form", "intent", "text", "switch"),
+    [
+        ("return_form", "request_exchange", "还是换货吧", True),
+        ("return_form", "request_exchange", "尺寸不合适", False),  # read as an exchange; asks none
+        ("return_form", "inform", "换季了用不上", False),
+        ("repair_form", "request_exchange", "不修了 直接换一台", True),
+        ("repair_form", "request_return", "不修了 退货", True),
+        ("exchange_form", "request_return", "算了 退掉吧", True),
+        ("installation_form", "request_return", "不装了 退货", False),  # no switch configured
+    ],
+)
+def test_a_switch_of_request_needs_its_intent_and_its_words(
+    form: str, intent: str, text: str, switch: bool
+) -> None:
+    assert load_request_config().switch_asked(form, intent, text) is switch
+
+
+def test_every_switch_of_request_has_its_rule() -> None:
+    """Each configured switch needs the rule that stops the form and starts the other."""
+    rules = yaml.safe_load((PROJECT_ROOT / "data" / "rules.yml").read_text(encoding="utf-8"))
+    targets = {"request_return": "return_form", "request_exchange": "exchange_form"}
+    found = {
+        (rule["condition"][0]["active_loop"], rule["steps"][0]["intent"]): rule["steps"][-2]
+        for rule in rules["rules"]
+        if rule.get("condition") and "action_switch_request" in str(rule["steps"])
+    }
+    switches = load_request_config().switches
+    assert switches
+    for form, intents in switches.items():
+        for intent in intents:
+            assert found.get((form, intent)) == {"action": targets[intent]}, (form, intent)
