@@ -207,7 +207,7 @@ class ActionCancelOutsideForm(Action):
         )
         return [
             SlotSet("ticket_id", ticket_no),
-            SlotSet("withdraw_ticket", True),
+            SlotSet("withdraw_ticket", ticket_no),
             FollowupAction("ticket_status_form"),
         ]
 

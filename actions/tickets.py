@@ -355,16 +355,24 @@ class ActionShowTicketStatus(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        events = self._show(dispatcher, tracker)
+        if tracker.get_slot("withdraw_ticket"):
+            # A withdrawal asked for is done, or given up, with this run: never left to turn
+            # a later look at a ticket into a cancellation.
+            events.append(SlotSet("withdraw_ticket", None))
+        return events
+
+    def _show(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         desk = default_desk()
         try:
             verified = verified_customer(desk, tracker)
             if verified is None:
                 return identity_lost(dispatcher, tracker)
             ticket_no = tracker.get_slot("ticket_id")
-            if ticket_no and tracker.get_slot("withdraw_ticket"):
+            if ticket_no and tracker.get_slot("withdraw_ticket") == ticket_no:
                 # "把工单T… 取消了" in a chat that had to verify the customer first.
                 withdraw_ticket(dispatcher, ticket_no, verified.customer_id)
-                return [SlotSet("ticket_id", None), SlotSet("withdraw_ticket", None)]
+                return [SlotSet("ticket_id", None)]
             tickets = desk.customer_tickets(verified, ticket_no)
         except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")

@@ -289,11 +289,11 @@ def test_a_ticket_from_an_earlier_chat_is_withdrawn_after_the_identity_check(des
     opened = _return_ticket(desk)
     dispatcher, events = run(ActionCancelOutsideForm(), _cancel_ticket(opened.ticket_no), domain)
     assert responses(dispatcher) == ["utter_ticket_withdraw_needs_identity"]
-    assert slots_set(events) == {"ticket_id": opened.ticket_no, "withdraw_ticket": True}
+    assert slots_set(events) == {"ticket_id": opened.ticket_no, "withdraw_ticket": opened.ticket_no}
     assert [e["name"] for e in events if e["event"] == "followup"] == ["ticket_status_form"]
     assert desk.tickets.timeline(opened.ticket_no).status == "opened"
 
-    verified = {**VERIFIED, "ticket_id": opened.ticket_no, "withdraw_ticket": True}
+    verified = {**VERIFIED, "ticket_id": opened.ticket_no, "withdraw_ticket": opened.ticket_no}
     dispatcher, events = run(ActionShowTicketStatus(), make_tracker(verified), domain)
     assert responses(dispatcher) == ["utter_ticket_withdrawn"]
     assert desk.tickets.timeline(opened.ticket_no).status == "cancelled"
@@ -346,3 +346,16 @@ def test_a_repair_switched_to_an_exchange_keeps_the_fault_as_the_reason(domain) 
     tracker.events.insert(0, described)
     _, events = run(ActionSwitchRequest(), tracker, domain)
     assert slots_set(events) == {"request_reason": "洗衣机漏水了"}
+
+
+def test_a_withdrawal_given_up_is_not_left_for_a_later_lookup(desk, domain) -> None:
+    """Identity never checked (locked out): the withdrawal asked for is dropped, so a later
+    "T… 到哪了" in the chat shows the ticket rather than cancelling it."""
+    opened = _return_ticket(desk)
+    asked = {"ticket_id": opened.ticket_no, "withdraw_ticket": opened.ticket_no}
+    _, events = run(ActionShowTicketStatus(), make_tracker(asked), domain)
+    assert slots_set(events)["withdraw_ticket"] is None
+    later = {**VERIFIED, "ticket_id": opened.ticket_no}
+    dispatcher, _ = run(ActionShowTicketStatus(), make_tracker(later), domain)
+    assert responses(dispatcher) == ["utter_ticket_timeline"]
+    assert desk.tickets.timeline(opened.ticket_no).status == "opened"
