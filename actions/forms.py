@@ -30,11 +30,11 @@ from bot.services.scheduling import bookable, parse_date, parse_time_slot, time_
 
 T = TypeVar("T")
 CONTACT_ONLY_FORMS = frozenset({"message_form", "complaint_form"})
-MESSAGE_ANNOUNCING_INTENTS = frozenset({"leave_message", "nlu_fallback"})
-"""Messages that start the message form without being the message: "我要留言" announces
-one, and words the bot could not place are no message.  Anything else that starts it (an
-upset "工单T… 两个礼拜了还没修好" while nobody is online) is what the customer has to say."""
 """Forms a customer with no order number may finish with a phone to call back."""
+MESSAGE_ANNOUNCING_INTENTS = frozenset({"leave_message"})
+"""Messages that start the message form without being the message: "我要留言" announces
+one.  Anything else that starts it (an upset "工单T… 两个礼拜了还没修好" while nobody is
+online) is what the customer has to say, when it says what it is about."""
 _NO_ORDER = re.compile(
     r"没有?(?:订单|单号)|无订单|不是订单|跟订单没关系|和订单无关|与订单无关|没在你们(?:这|家)?买"
     r"|(?:忘了|忘记了?|不记得|找不到|不知道)(?:订单|单号)"
@@ -94,9 +94,8 @@ def _says_what_about(tracker: Tracker, text: str) -> bool:
     """Whether a message that brought in a person says what it is about: a service request
     ("工单T… 两个礼拜了还没修好"), a named order, ticket or product, or words an article is
     about ("转人工，我的退款一直没到账") -- not a bare outburst ("人呢？？？")."""
-    if tracker.get_intent_of_latest_message(
-        skip_fallback_intent=False
-    ) not in DIGRESSION_INTENTS | {"complain"}:
+    intent = tracker.get_intent_of_latest_message(skip_fallback_intent=False)
+    if intent not in DIGRESSION_INTENTS | {"complain", "nlu_fallback"}:
         return True
     if any(entity_value(tracker, name) for name in ("order_id", "ticket_id", "product")):
         return True
@@ -427,6 +426,21 @@ class IdentityFormValidation(FormValidationAction):
         dispatcher.utter_message(response="utter_identity_locked")
         return {"phone": None, "order_id": None, "requested_slot": None}
 
+    async def get_validation_events(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        slot = tracker.get_slot("requested_slot")
+        if (
+            slot in FREE_TEXT_SLOTS
+            and self.form_name() != "message_form"
+            and _escalated_since_last_message(tracker)
+        ):
+            # The outburst that brought in a person ("问这么多干嘛！！再拖我就打12315" at the
+            # address question) also filled the open question's answer, and Rasa hands it
+            # back here although action_escalate cleared it: it answers nothing.
+            return [SlotSet(slot, None)]
+        return await super().get_validation_events(dispatcher, tracker, domain)
+
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
@@ -566,7 +580,7 @@ class IdentityFormValidation(FormValidationAction):
         intent = tracker.get_intent_of_latest_message(skip_fallback_intent=False)
         if form == "message_form":
             # Started by an escalation while nobody is online, whatever the intent; only
-            # words that announce a message or say nothing are not the message.
+            # words that announce a message or say nothing of substance are not the message.
             if intent in MESSAGE_ANNOUNCING_INTENTS:
                 return {}
             if _names_a_hazard(tracker):

@@ -85,6 +85,14 @@ class OpeningAnswer:
 
 
 @dataclass(frozen=True)
+class SwitchWords:
+    """Words that name another request, and words that turn it down."""
+
+    words: tuple[str, ...]
+    unless: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RequestConfig:
     """config/service_requests.yml: what each form turns into, and which opening messages
     already say what the form would ask."""
@@ -96,15 +104,18 @@ class RequestConfig:
     cancel_words: tuple[str, ...]
     needs_delivery: frozenset[str] = frozenset()
     """Forms whose request is about goods the customer has received."""
-    switches: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
-    """Per form, the intents that switch to another request and the words they need."""
+    switches: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per form, the intents that switch to another request."""
+    switch_words: Mapping[str, SwitchWords] = field(default_factory=dict)
 
     def switch_asked(self, form: str, intent: str | None, text: str) -> bool:
         """Whether ``text``, read by the NLU as ``intent``, asks to change the request under
         way in ``form`` into another ("还是换货吧" in the return form)."""
-        words = self.switches.get(form, {}).get(str(intent))
+        words = self.switch_words.get(str(intent))
+        if words is None or intent not in self.switches.get(form, ()):
+            return False
         folded = normalise_text(text)
-        return bool(words) and any(word in folded for word in words)
+        return any(w in folded for w in words.words) and not any(w in folded for w in words.unless)
 
     def opening_answer(self, form: str, text: str) -> dict[str, str]:
         """``{slot: text}`` when the message that started ``form`` already answers its
@@ -213,11 +224,15 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
         _word_list(raw.get("cancel_words") or [], f"{path}: cancel_words"),
         frozenset(_word_list(raw.get("needs_delivery") or [], f"{path}: needs_delivery")),
         {
-            form: {
-                intent: _word_list(words, f"{path}: switches.{form}.{intent}")
-                for intent, words in (intents or {}).items()
-            }
+            form: _word_list(intents, f"{path}: switches.{form}")
             for form, intents in (raw.get("switches") or {}).items()
+        },
+        {
+            intent: SwitchWords(
+                _word_list(spec.get("words"), f"{path}: switch_words.{intent}.words"),
+                _word_list(spec.get("unless") or [], f"{path}: switch_words.{intent}.unless"),
+            )
+            for intent, spec in (raw.get("switch_words") or {}).items()
         },
     )
 

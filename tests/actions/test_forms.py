@@ -645,6 +645,12 @@ def test_each_form_takes_only_its_own_opening_answer(desk, knowledge, domain) ->
         ("我要找真人客服", "request_human", [], False),
         ("我要留言 空调外机噪音太大", "leave_message", [], False),
         ("阿斯顿发送到发", "nlu_fallback", [], False),
+        (
+            "工单T20261124-0001 都两个礼拜了还没人理我 叫你们领导来",
+            "nlu_fallback",
+            [{"entity": "ticket_id", "value": "T20261124-0001"}],
+            True,
+        ),
     ],
     ids=[
         "upset-chase",
@@ -653,6 +659,7 @@ def test_each_form_takes_only_its_own_opening_answer(desk, knowledge, domain) ->
         "person-only",
         "announce",
         "miss",
+        "miss-naming-a-ticket",
     ],
 )
 def test_a_message_that_escalated_is_the_message_when_it_says_what_about(
@@ -814,3 +821,31 @@ def test_asking_for_another_request_mid_form_rejects_the_form(desk, domain) -> N
     assert {"event": "slot", "name": "request_reason", "value": "尺寸不合适"} in [
         {k: e.get(k) for k in ("event", "name", "value")} for e in events
     ]
+
+
+def test_an_outburst_that_brought_in_a_person_is_no_address(desk, domain) -> None:
+    """QA: "问这么多干嘛！！！赶紧派人来 再拖我就打12315" at the address question escalated,
+    and was then booked as the visit address (its "12315" looks like a house number)."""
+    text = "问这么多干嘛！！！赶紧派人来 再拖我就打12315"
+    asked = {
+        "active_loop": "repair_form",
+        "requested_slot": "address",
+        **{"order_id": ORDER, "phone": PHONE, "verified_customer": ORDER},
+    }
+    tracker = make_tracker({**asked, "address": text}, text=text, intent="nlu_fallback")
+    tracker.events += [
+        {"event": "slot", "name": "address", "value": text},
+        {"event": "action", "name": "action_escalate"},
+    ]
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(
+        validation("repair_form").get_validation_events(dispatcher, tracker, domain)
+    )
+    assert events == [SlotSet("address", None)] and dispatcher.messages == []
+    # the same words with nobody brought in are checked as an address as usual
+    calm = make_tracker({**asked, "address": text}, text=text)
+    calm.events.append({"event": "slot", "name": "address", "value": text})
+    events = asyncio.run(
+        validation("repair_form").get_validation_events(CollectingDispatcher(), calm, domain)
+    )
+    assert SlotSet("address", None) not in events

@@ -540,6 +540,10 @@ def test_the_forms_that_need_delivered_goods_are_forms_of_the_domain() -> None:
         ("repair_form", "request_exchange", "不修了 直接换一台", True),
         ("repair_form", "request_return", "不修了 退货", True),
         ("exchange_form", "request_return", "算了 退掉吧", True),
+        # QA: real answers that the NLU read as the other request
+        ("exchange_form", "request_return", "收到就不出热风 我不想退 只想换个好的", False),
+        ("repair_form", "request_exchange", "开不了机 换了插座也一样", False),
+        ("return_form", "request_exchange", "搬家换了小房子 装不下", False),
         ("installation_form", "request_return", "不装了 退货", False),  # no switch configured
     ],
 )
@@ -562,4 +566,5 @@ def test_every_switch_of_request_has_its_rule() -> None:
     assert switches
     for form, intents in switches.items():
         for intent in intents:
+            assert intent in load_request_config().switch_words, intent
             assert found.get((form, intent)) == {"action": targets[intent]}, (form, intent)
