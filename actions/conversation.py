@@ -156,7 +156,7 @@ def ticket_taken_back(tracker: Tracker, text: str) -> str | None:
     """The ticket this chat just opened, when the customer takes the request back: "算了，
     不退了" as the very next message, or later naming the ticket ("把工单取消掉")."""
     opened, messages_since = ticket_opened_in_this_chat(tracker)
-    if opened and (messages_since <= 1 or "工单" in text or "申请" in text):
+    if opened and (messages_since <= 1 or load_request_config().is_about_a_ticket(text)):
         return opened
     return None
 
@@ -182,6 +182,10 @@ class ActionCancelOutsideForm(Action):
         ticket_no = ticket_taken_back(tracker, text)
         if ticket_no:
             return withdraw_ticket(dispatcher, ticket_no)
+        if load_request_config().is_about_a_ticket(text):
+            # "我想撤销之前提交的工单": which one is needed before anything is withdrawn.
+            dispatcher.utter_message(response="utter_ask_ticket_to_withdraw")
+            return []
         if load_request_config().names_what_to_cancel(text) and _described_in_an_article(text):
             return await ActionAnswerQuestion().run(dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_deny_ack")

@@ -430,14 +430,17 @@ class IdentityFormValidation(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         slot = tracker.get_slot("requested_slot")
+        outburst = bool((tracker.latest_message.get("sentiment") or {}).get("escalate"))
         if (
             slot in FREE_TEXT_SLOTS
             and self.form_name() != "message_form"
+            and outburst
             and _escalated_since_last_message(tracker)
         ):
             # The outburst that brought in a person ("问这么多干嘛！！再拖我就打12315" at the
             # address question) also filled the open question's answer, and Rasa hands it
-            # back here although action_escalate cleared it: it answers nothing.
+            # back here although action_escalate cleared it: it answers nothing.  A calm
+            # answer that only ended a run of negative turns ("噪音大 想换一台新的") counts.
             return [SlotSet(slot, None)]
         return await super().get_validation_events(dispatcher, tracker, domain)
 

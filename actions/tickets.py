@@ -56,6 +56,8 @@ WITHDRAWAL_RESPONSES = {
     Withdrawal.NOT_FOUND: "utter_ticket_not_yours",
 }
 """What the customer is told when asking to withdraw a ticket."""
+REPLACES = {"return": "exchange", "exchange": "return"}
+"""A request that replaces one of the other kind just opened for the same goods."""
 MAX_IDENTITY_FAILURES = 3
 """Failed order/phone checks before lookups stop for the conversation."""
 FREE_TEXT_SLOTS = frozenset(
@@ -190,6 +192,7 @@ class OpenTicketAction(Action, ABC):
             ticket = desk.open_request(
                 kind, verified, answers, tracker.sender_id, channel_of(tracker), need_class
             )
+            replaced = self._replaced(tracker, desk, verified, answers)
         except ServiceUnavailable:
             # Slots are kept: the customer can simply try again without re-typing.
             dispatcher.utter_message(response="utter_ticket_failed")
@@ -200,6 +203,8 @@ class OpenTicketAction(Action, ABC):
             # The call-back already promised in this chat is the first contact: one promise.
             reply["first_response_due"] = format_time(callback_due, desk.policy)
         dispatcher.utter_message(response="utter_ticket_opened", **reply)
+        if replaced:
+            dispatcher.utter_message(response="utter_request_replaced", ticket_id=replaced)
         if window and desk.window_passed(window, days):
             # Still taken down (a defect has other routes), but the customer hears it now.
             windows = desk.policy.return_windows
@@ -217,6 +222,17 @@ class OpenTicketAction(Action, ABC):
                 address=answers.get("address") or "",
             )
         return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
+
+    def _replaced(
+        self, tracker: Tracker, desk: ServiceDesk, verified: VerifiedOrder, answers: dict
+    ) -> str | None:
+        """The request of the other kind this chat opened for the same order and product,
+        withdrawn now that the customer changed it into this one ("哎 还是换货吧")."""
+        other = REPLACES.get(self.kind)
+        earlier = ticket_opened_in_this_chat(tracker, other)[0] if other else None
+        if earlier and desk.replaced_request(earlier, verified, answers.get("product")):
+            return earlier
+        return None
 
     def _fields(self) -> dict[str, str]:
         return load_request_config().kinds[self.kind].fields

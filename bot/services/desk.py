@@ -102,6 +102,8 @@ class RequestConfig:
     openings: Mapping[str, OpeningAnswer]
     filler_words: tuple[str, ...]
     cancel_words: tuple[str, ...]
+    ticket_words: tuple[str, ...] = ()
+    """Words that make a "取消" about a ticket ("把工单取消掉")."""
     needs_delivery: frozenset[str] = frozenset()
     """Forms whose request is about goods the customer has received."""
     switches: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -132,6 +134,11 @@ class RequestConfig:
         ):
             return {}
         return {opening.slot: text.strip()}
+
+    def is_about_a_ticket(self, text: str) -> bool:
+        """Whether "取消…" is about a ticket ("把工单取消掉", "我想撤销之前的申请")."""
+        folded = normalise_text(text)
+        return any(word in folded for word in self.ticket_words)
 
     def names_what_to_cancel(self, text: str) -> bool:
         """Whether "取消…" names something that exists ("取消预约", "帮我取消订单"), which the
@@ -222,6 +229,7 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
         openings,
         _word_list(raw.get("filler_words") or [], f"{path}: filler_words"),
         _word_list(raw.get("cancel_words") or [], f"{path}: cancel_words"),
+        _word_list(raw.get("ticket_words") or [], f"{path}: ticket_words"),
         frozenset(_word_list(raw.get("needs_delivery") or [], f"{path}: needs_delivery")),
         {
             form: _word_list(intents, f"{path}: switches.{form}")
@@ -383,6 +391,25 @@ class ServiceDesk:
                 if ticket.status not in SETTLED_TICKET_STATUSES:
                     return ticket
         return None
+
+    def replaced_request(
+        self, ticket_no: str, verified: VerifiedOrder, product: str | None
+    ) -> bool:
+        """Withdraw the request this chat opened just before for the same order and product
+        when the customer changes it into another ("哎 还是换货吧" after the return ticket):
+        True when it was withdrawn (not yet picked up)."""
+        try:
+            ticket = self.tickets.timeline(normalise_ticket_no(ticket_no))
+        except UnknownTicket:
+            return False
+        except SQLAlchemyError as exc:
+            raise ServiceUnavailable from exc
+        same = ticket.order_no == verified.order_no and (
+            not product or str(product) in ticket.details.values()
+        )
+        if not same:
+            return False
+        return self.withdraw_request(ticket_no, verified.customer_id) is Withdrawal.WITHDRAWN
 
     def withdraw_request(self, ticket_no: str, customer_id: int | None = None) -> Withdrawal:
         """Cancel a ticket the customer takes back ("我还是不退了", "把工单T… 取消了").  Only a

@@ -359,3 +359,10 @@ def test_a_withdrawal_given_up_is_not_left_for_a_later_lookup(desk, domain) -> N
     dispatcher, _ = run(ActionShowTicketStatus(), make_tracker(later), domain)
     assert responses(dispatcher) == ["utter_ticket_timeline"]
     assert desk.tickets.timeline(opened.ticket_no).status == "opened"
+
+
+def test_withdrawing_a_ticket_without_its_number_asks_for_it(desk, knowledge, domain) -> None:
+    """QA: "我想撤销之前提交的工单" got "好的，还有什么需要帮忙的吗？" and nothing happened."""
+    tracker = make_tracker(text="我想撤销之前提交的工单", intent="cancel")
+    dispatcher, events = run(ActionCancelOutsideForm(), tracker, domain)
+    assert responses(dispatcher) == ["utter_ask_ticket_to_withdraw"] and events == []

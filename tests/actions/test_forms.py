@@ -833,6 +833,7 @@ def test_an_outburst_that_brought_in_a_person_is_no_address(desk, domain) -> Non
         **{"order_id": ORDER, "phone": PHONE, "verified_customer": ORDER},
     }
     tracker = make_tracker({**asked, "address": text}, text=text, intent="nlu_fallback")
+    tracker.latest_message["sentiment"] = {"label": "negative", "escalate": True}
     tracker.events += [
         {"event": "slot", "name": "address", "value": text},
         {"event": "action", "name": "action_escalate"},
@@ -849,3 +850,22 @@ def test_an_outburst_that_brought_in_a_person_is_no_address(desk, domain) -> Non
         validation("repair_form").get_validation_events(CollectingDispatcher(), calm, domain)
     )
     assert SlotSet("address", None) not in events
+
+
+def test_a_calm_answer_that_ended_a_negative_run_is_still_the_answer(desk, domain) -> None:
+    """ "噪音大 想换一台新的" at the exchange reason brought in a person only as the second
+    negative turn in a row: it is still the reason."""
+    text = "噪音大 想换一台新的"
+    asked = {"active_loop": "exchange_form", "requested_slot": "request_reason"}
+    tracker = make_tracker({**asked, "request_reason": text}, text=text)
+    tracker.latest_message["sentiment"] = {"label": "negative", "escalate": False}
+    candidate = {"event": "slot", "name": "request_reason", "value": text}
+    tracker.events += [
+        candidate,
+        {"event": "action", "name": "action_escalate"},
+        {"event": "action", "name": "exchange_form"},
+        candidate,  # as Rasa hands the form's slot candidates to the validation
+    ]
+    form = validation("exchange_form")
+    events = asyncio.run(form.get_validation_events(CollectingDispatcher(), tracker, domain))
+    assert SlotSet("request_reason", text) in events

@@ -261,3 +261,22 @@ def test_a_message_about_a_ticket_under_way_goes_onto_that_ticket(
     )
     assert responses(dispatcher) == ["utter_ticket_opened"]
     assert ticket_count(demo_factory) == before + 1
+
+
+def test_changing_a_return_just_opened_into_an_exchange_withdraws_the_return(desk, domain) -> None:
+    """QA: "哎 还是换货吧" right after the return ticket opened left both tickets open."""
+    asked = dict(VERIFIED, product="滚筒洗衣机", request_reason="噪音太大了 不想要了")
+    dispatcher, slots = run(open_action("return"), make_tracker(asked), domain)
+    returned = slots["ticket_id"]
+    opened = [
+        {"event": "action", "name": "action_open_return_ticket"},
+        {"event": "slot", "name": "ticket_id", "value": returned},
+        {"event": "user", "text": "哎 还是换货吧"},
+    ]
+    tracker = make_tracker(dict(asked, request_reason="想换一台安静的"), text="想换一台安静的")
+    tracker.events = opened + tracker.events
+    dispatcher, slots = run(open_action("exchange"), tracker, domain)
+    assert responses(dispatcher)[:2] == ["utter_ticket_opened", "utter_request_replaced"]
+    assert dispatcher.messages[1]["ticket_id"] == returned != slots["ticket_id"]
+    assert desk.tickets.timeline(returned).status == "cancelled"
+    assert desk.tickets.timeline(slots["ticket_id"]).status == "opened"
