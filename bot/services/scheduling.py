@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+from bot.nlu.text import to_simplified
+
 BOOKING_HORIZON_DAYS = 30
 
 TIME_SLOTS = {
@@ -53,8 +55,9 @@ def parse_date(text: str, today: date) -> date | None:
     """Return the calendar date meant by ``text`` relative to ``today``, or None.
 
     Past dates roll forward (a day number already passed this month means next month).
+    Traditional characters count too ("禮拜六", "後天").
     """
-    text = text.strip()
+    text = to_simplified(text.strip())
     if match := _ISO.search(text):
         try:
             return date(int(match[1]), int(match[2]), int(match[3]))
@@ -106,7 +109,7 @@ def bookable(day: date, today: date) -> bool:
 
 def parse_time_slot(text: str) -> str | None:
     """Map "下午吧" / "PM" / "9点到12点" to a slot key (morning / afternoon / evening)."""
-    lowered = text.lower()
+    lowered = to_simplified(text).lower()
     # Period words first, in the order they appear ("晚上9点到12点" is an evening).
     found = [
         (lowered.find(word), key)

@@ -165,3 +165,11 @@ def test_time_slot_label_unknown_key() -> None:
 def test_format_day_names_the_weekday() -> None:
     assert format_day(date(2026, 11, 28)) == "11月28日（周六）"
     assert format_day(date(2026, 12, 6)) == "12月6日（周日）"
+
+
+def test_traditional_characters_name_the_same_day_and_slot() -> None:
+    """QA: "禮拜六早上可以嗎？🙏" booked nothing; "礼拜六早上可以吗" books Saturday morning."""
+    today = date(2026, 12, 7)  # a Monday
+    assert parse_date("禮拜六早上可以嗎？🙏", today) == parse_date("礼拜六早上可以吗", today)
+    assert parse_date("禮拜六早上可以嗎？🙏", today) == date(2026, 12, 12)
+    assert parse_time_slot("晚上七點以後") == parse_time_slot("晚上七点以后") == "evening"
