@@ -159,6 +159,17 @@ def _product_on_order(
     return {"product": product}
 
 
+_SAYS_RECEIVED = re.compile(r"收到|到货|签收|拿到|装好|用了|在用|用上")
+_SAYS_NOT_RECEIVED = re.compile(r"[没未]有?(?:收到|到货|签收|拿到|装|用)|还没到|不到")
+
+
+def _says_received(text: str) -> bool:
+    """The customer says goods the records show on their way are in their hands ("早就收到
+    了 物流没更新而已"), not that they are still waiting ("还没收到")."""
+    folded = to_simplified(text)
+    return bool(_SAYS_RECEIVED.search(folded)) and not _SAYS_NOT_RECEIVED.search(folded)
+
+
 _ADDRESS_MARKERS = re.compile(
     r"[省市区县镇乡村路街道巷弄号楼栋幢室院座层苑园厦]|单元|小区|公寓|广场|大厦|\d{2,}"
 )
@@ -333,6 +344,11 @@ class IdentityFormValidation(FormValidationAction):
         match = _ORDER_NO_IN_TEXT.search(text)
         if match:
             return {"order_id": match.group(0)}
+        refused = tracker.get_slot("undelivered_order")
+        if refused and _says_received(text):
+            # "我早就收到了 物流没更新而已": the order just refused as not delivered goes on,
+            # with the customer's word noted on the ticket for the agent to check.
+            return {"order_id": refused}
         phone = _typed_phone(text)
         if phone:  # the phone first: kept for the check once the order number comes
             return {"phone": phone}
@@ -492,6 +508,12 @@ class IdentityFormValidation(FormValidationAction):
         except (ServiceUnavailable, UnknownOrder):
             return None
 
+    @staticmethod
+    def _received_anyway(order_no: str, tracker: Tracker) -> bool:
+        """The customer says the order just refused as undelivered has arrived."""
+        text = str(tracker.latest_message.get("text") or "")
+        return tracker.get_slot("undelivered_order") == order_no and _says_received(text)
+
     def _check_identity(
         self,
         order_no: str,
@@ -524,6 +546,11 @@ class IdentityFormValidation(FormValidationAction):
             dispatcher.utter_message(response="utter_order_cancelled", order_no=verified.order_no)
             return {"order_id": None, "phone": phone, "identity_failures": 0.0}
         on_its_way = self._still_on_its_way(verified.order_no)
+        if on_its_way and self._received_anyway(verified.order_no, tracker):
+            delivery_note = f"客户称已收到（物流显示：{on_its_way}），请核实"
+            on_its_way = None
+        else:
+            delivery_note = None
         if on_its_way:
             # Nothing received, nothing to return or repair yet: where it is, what can be
             # done instead, and room for another order number.
@@ -532,13 +559,20 @@ class IdentityFormValidation(FormValidationAction):
                 order_no=verified.order_no,
                 delivery_label=on_its_way,
             )
-            return {"order_id": None, "phone": phone, "identity_failures": 0.0}
+            return {
+                "order_id": None,
+                "phone": phone,
+                "identity_failures": 0.0,
+                "undelivered_order": verified.order_no,
+            }
         try:
             open_ticket = default_desk().has_open_ticket(verified.customer_id)
         except ServiceUnavailable:
             open_ticket = False
         result = {
             "phone": phone,
+            "delivery_note": delivery_note,
+            "undelivered_order": None,
             "verified_customer": verified.order_no,
             "identity_failures": 0.0,
             "customer_tier": verified.customer_tier,

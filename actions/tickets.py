@@ -47,6 +47,7 @@ REQUEST_SLOTS = (
     "complaint_detail",
     "complaint_expectation",
     "withdraw_ticket",
+    "delivery_note",
 )
 """Slots that belong to one request; cleared once it is submitted or cancelled."""
 WITHDRAWAL_RESPONSES = {

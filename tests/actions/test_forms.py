@@ -869,3 +869,25 @@ def test_a_calm_answer_that_ended_a_negative_run_is_still_the_answer(desk, domai
     form = validation("exchange_form")
     events = asyncio.run(form.get_validation_events(CollectingDispatcher(), tracker, domain))
     assert SlotSet("request_reason", text) in events
+
+
+def test_goods_the_records_show_on_their_way_can_be_said_to_have_arrived(desk, domain) -> None:
+    """QA: refused as in transit, "我早就收到了 都装好用了两天了 物流没更新而已" got "格式不
+    对" and the chat was stuck.  Now the order goes on, with the customer's word noted."""
+    form = validation("return_form")
+    refused = {"undelivered_order": "SO20261118007", "phone": "15800158000"}
+    asked = {**refused, "requested_slot": "order_id", "active_loop": "return_form"}
+    text = "我早就收到了 都装好用了两天了 物流没更新而已"
+    tracker = make_tracker(asked, text=text)
+    tracker.events.insert(0, {"event": "slot", "name": "phone", "value": "15800158000"})
+    extracted = asyncio.run(form.extract_order_id(CollectingDispatcher(), tracker, domain))
+    assert extracted == {"order_id": "SO20261118007"}
+    dispatcher = CollectingDispatcher()
+    result = form.validate_order_id("SO20261118007", dispatcher, tracker, domain)
+    assert result["verified_customer"] == "SO20261118007"
+    assert "运输中" in result["delivery_note"] and result["undelivered_order"] is None
+    assert "utter_order_not_delivered" not in responses(dispatcher)
+    # still waiting is no arrival: the answer is read as an (unknown) order number as before
+    waiting = make_tracker(asked, text="还没收到呢")
+    extracted = asyncio.run(form.extract_order_id(CollectingDispatcher(), waiting, domain))
+    assert extracted == {"order_id": "还没收到呢"}

@@ -280,3 +280,19 @@ def test_changing_a_return_just_opened_into_an_exchange_withdraws_the_return(des
     assert dispatcher.messages[1]["ticket_id"] == returned != slots["ticket_id"]
     assert desk.tickets.timeline(returned).status == "cancelled"
     assert desk.tickets.timeline(slots["ticket_id"]).status == "opened"
+
+
+def test_a_delivery_the_customer_vouches_for_is_noted_on_the_ticket(desk, domain) -> None:
+    note = "客户称已收到（物流显示：运输中），请核实"
+    slots = {
+        "order_id": "SO20261118007",
+        "phone": "15800158000",
+        "verified_customer": "SO20261118007",
+        "product": "扫地机器人",
+        "request_reason": "不想要了",
+        "delivery_note": note,
+    }
+    dispatcher, opened = run(open_action("return"), make_tracker(slots), domain)
+    assert responses(dispatcher)[0] == "utter_ticket_opened"
+    assert desk.tickets.timeline(opened["ticket_id"]).details["签收情况"] == note
+    assert opened["delivery_note"] is None  # cleared with the rest of the request
