@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from actions.tickets import (
     FREE_TEXT_SLOTS,
     channel_of,
+    previous_customer_text,
     ticket_opened_in_this_chat,
     verified_customer,
 )
@@ -219,7 +220,9 @@ class ActionEscalate(Action):
                 ticket = desk.open_request(
                     "safety_callback" if "safety" in reasons else "human",
                     verified,
-                    {"request_reason": customer_words(tracker)},
+                    # A button ("转人工客服" under "撤不了") says nothing: what the customer
+                    # typed before it is what the call-back is about.
+                    {"request_reason": customer_words(tracker) or previous_customer_text(tracker)},
                     tracker.sender_id,
                     channel_of(tracker),
                     need_class=need_class_for(trigger, reasons),

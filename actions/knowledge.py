@@ -9,6 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.forms import form_answer_taken_for_a_question
+from actions.tickets import previous_customer_text
 from bot.kb.articles import Article
 from bot.kb.search import Hit
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, is_follow_up
@@ -30,25 +31,6 @@ def _last_bot_response(tracker: Tracker) -> str | None:
             seen_user = True
         elif event.get("event") == "bot" and seen_user:
             return (event.get("metadata") or {}).get("utter_action")
-    return None
-
-
-def _previous_customer_text(tracker: Tracker) -> str | None:
-    """What the customer typed before the latest message in this session (button payloads
-    skipped): the problem a bare "现在怎么办" is about."""
-    seen_latest = False
-    for event in reversed(tracker.events):
-        kind = event.get("event")
-        if kind == "session_started":
-            return None
-        if kind != "user":
-            continue
-        if not seen_latest:
-            seen_latest = True
-            continue
-        text = (event.get("text") or "").strip()
-        if text and not text.startswith("/"):
-            return text
     return None
 
 
@@ -88,7 +70,7 @@ class ActionAnswerQuestion(Action):
                 result = service.open_article(article_id, tracker.sender_id)
             else:
                 query = tracker.latest_message.get("text") or ""
-                context = _previous_customer_text(tracker)
+                context = previous_customer_text(tracker)
                 result = service.answer(query, tracker.sender_id, context=context)
         except KnowledgeUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")

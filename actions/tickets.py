@@ -113,7 +113,32 @@ def withdraw_ticket(
         dispatcher.utter_message(response="utter_service_unavailable")
         return []
     dispatcher.utter_message(response=WITHDRAWAL_RESPONSES[outcome], ticket_id=ticket_no)
-    return [SlotSet("ticket_id", None)] if outcome is Withdrawal.WITHDRAWN else []
+    if outcome is not Withdrawal.WITHDRAWN:
+        return []
+    try:  # best effort: the withdrawal stands either way
+        default_handoff_service().settle_callbacks_for_ticket(ticket_no)
+    except SQLAlchemyError as exc:
+        log.error("could not settle call-backs of %s: %s", ticket_no, type(exc).__name__)
+    return [SlotSet("ticket_id", None)]
+
+
+def previous_customer_text(tracker: Tracker) -> str | None:
+    """What the customer typed before the latest message in this session (button payloads
+    skipped): the problem a bare "现在怎么办" is about."""
+    seen_latest = False
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "session_started":
+            return None
+        if kind != "user":
+            continue
+        if not seen_latest:
+            seen_latest = True
+            continue
+        text = (event.get("text") or "").strip()
+        if text and not text.startswith("/"):
+            return text
+    return None
 
 
 def identity_lost(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:

@@ -324,6 +324,28 @@ class HandoffService:
             ).scalars()
             return [self._view(row, now) for row in rows]
 
+    def settle_callbacks_for_ticket(self, ticket_no: str, actor: Actor = "customer") -> int:
+        """Close the call-backs still owed about a ticket the customer withdrew: nobody should
+        phone about a request that no longer exists.  Returns how many were closed."""
+        number = normalise_ticket_no(ticket_no)
+        with session_scope(self._session_factory) as session:
+            owed = session.execute(
+                select(Handoff.id).where(
+                    Handoff.ticket_no == number,
+                    Handoff.status == "callback",
+                    Handoff.ended_at.is_(None),
+                )
+            ).scalars()
+            ids = list(owed)
+        closed = 0
+        for handoff_id in ids:
+            try:
+                self._end(handoff_id, actor, "closed", ("callback",))
+            except HandoffError:
+                continue  # taken up by an agent meanwhile: theirs to settle
+            closed += 1
+        return closed
+
     def get(self, handoff_id: int) -> HandoffView:
         """One handoff; raises UnknownHandoff."""
         now = self._clock()

@@ -366,3 +366,22 @@ def test_withdrawing_a_ticket_without_its_number_asks_for_it(desk, knowledge, do
     tracker = make_tracker(text="我想撤销之前提交的工单", intent="cancel")
     dispatcher, events = run(ActionCancelOutsideForm(), tracker, domain)
     assert responses(dispatcher) == ["utter_ask_ticket_to_withdraw"] and events == []
+
+
+def test_a_withdrawn_ticket_owes_no_call_back(desk, demo_factory, domain) -> None:
+    """QA: the ticket was withdrawn but its call-back stayed on the agents' list."""
+    from bot.handoff.service import HandoffService
+
+    handoffs = HandoffService(demo_factory)
+    owed = handoffs.request("test-user", "rest", "request_human", [], 2)
+    assert owed.callback_due is not None  # nobody online: a call-back is owed
+    opened = _return_ticket(desk)
+    handoffs.attach_ticket(owed.handoff_id, opened.ticket_no)
+    text = "诶等一下，我还是不退了"
+    tracker = with_events(
+        make_tracker(text=text, intent="cancel"), _after_a_ticket(opened.ticket_no, text)
+    )
+    dispatcher, _ = run(ActionCancelOutsideForm(), tracker, domain)
+    assert responses(dispatcher) == ["utter_ticket_withdrawn"]
+    assert handoffs.get(owed.handoff_id).status == "closed"
+    assert all(c.ticket_no != opened.ticket_no for c in handoffs.callbacks())

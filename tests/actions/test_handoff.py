@@ -129,6 +129,22 @@ def test_a_message_taken_down_after_a_threat_runs_on_the_emotional_clock(
     assert desk.tickets.timeline(dispatcher.messages[0]["ticket_id"]).need_class == "normal"
 
 
+def test_a_person_asked_for_by_button_calls_back_about_what_was_typed_before(
+    handoffs, desk, demo_factory, domain
+) -> None:
+    """QA: "转人工客服" under "撤不了" opened a call-back ticket with nothing in it."""
+    tracker = make_tracker(VERIFIED, text="/request_human", intent="request_human")
+    typed = "工單T20261120-0001幫我取消掉"
+    tracker.events = [
+        {"event": "user", "text": typed},
+        {"event": "bot", "text": "工单已经有专员在处理了，我这边撤不了。"},
+        *tracker.events,
+    ]
+    dispatcher, _ = run(ActionEscalate(), tracker, domain)
+    ticket = desk.tickets.timeline(dispatcher.messages[0]["ticket_id"])
+    assert ticket.details == {"客户原话": typed}
+
+
 def test_nobody_online_a_verified_customer_gets_a_ticket_and_call_back_time(
     handoffs, desk, demo_factory, domain
 ) -> None:
