@@ -15,7 +15,12 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.handoff import ACTION_ESCALATE
-from actions.tickets import FREE_TEXT_SLOTS, MAX_IDENTITY_FAILURES, events_since_last_message
+from actions.tickets import (
+    FREE_TEXT_SLOTS,
+    MAX_IDENTITY_FAILURES,
+    UPSET_ANSWERS_COUNT,
+    events_since_last_message,
+)
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
 from bot.nlu.text import to_simplified
 from bot.services.customers import (
@@ -448,7 +453,7 @@ class IdentityFormValidation(FormValidationAction):
         slot = tracker.get_slot("requested_slot")
         outburst = bool((tracker.latest_message.get("sentiment") or {}).get("escalate"))
         if (
-            slot in FREE_TEXT_SLOTS
+            slot in FREE_TEXT_SLOTS - UPSET_ANSWERS_COUNT
             and self.form_name() != "message_form"
             and outburst
             and _escalated_since_last_message(tracker)

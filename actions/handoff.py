@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from actions.tickets import (
     FREE_TEXT_SLOTS,
+    UPSET_ANSWERS_COUNT,
     channel_of,
     previous_customer_text,
     ticket_opened_in_this_chat,
@@ -139,7 +140,11 @@ def _unchecked_answer_dropped(tracker: Tracker) -> list[EventType]:
     if tracker.active_loop_name == MESSAGE_FORM:
         return []  # the message is whatever the customer has to say, outburst or not
     text = str(tracker.latest_message.get("text") or "").strip()
-    if slot in FREE_TEXT_SLOTS and text and str(tracker.get_slot(slot) or "").strip() == text:
+    if (
+        slot in FREE_TEXT_SLOTS - UPSET_ANSWERS_COUNT
+        and text
+        and str(tracker.get_slot(slot) or "").strip() == text
+    ):
         return [SlotSet(slot, None)]
     return []
 

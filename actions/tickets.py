@@ -65,6 +65,9 @@ FREE_TEXT_SLOTS = frozenset(
     {"request_reason", "fault_description", "address", "complaint_detail", "complaint_expectation"}
 )
 """Slots whose answer is the customer's own words, whatever they are about."""
+UPSET_ANSWERS_COUNT = frozenset({"request_reason", "fault_description", "complaint_detail"})
+"""Free-text answers that stand however upset the words ("已经换过一次了 新换的这台还是不制
+冷 不想要了" is the return reason); an outburst at the address question is no address."""
 
 log = logging.getLogger(__name__)
 

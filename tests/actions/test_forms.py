@@ -891,3 +891,22 @@ def test_goods_the_records_show_on_their_way_can_be_said_to_have_arrived(desk, d
     waiting = make_tracker(asked, text="还没收到呢")
     extracted = asyncio.run(form.extract_order_id(CollectingDispatcher(), waiting, domain))
     assert extracted == {"order_id": "还没收到呢"}
+
+
+def test_an_upset_reason_is_still_the_reason(desk, domain) -> None:
+    """QA: "已经换过一次了 新换的这台还是不制冷 不想要了" at the return reason brought in a
+    person; the next message ("退货啊 我刚不是说了吗") became the reason instead."""
+    text = "已经换过一次了 新换的这台还是不制冷 不想要了"
+    asked = {"active_loop": "return_form", "requested_slot": "request_reason"}
+    tracker = make_tracker({**asked, "request_reason": text}, text=text)
+    tracker.latest_message["sentiment"] = {"label": "negative", "escalate": True}
+    candidate = {"event": "slot", "name": "request_reason", "value": text}
+    tracker.events += [
+        candidate,
+        {"event": "action", "name": "action_escalate"},
+        {"event": "action", "name": "return_form"},
+        candidate,
+    ]
+    form = validation("return_form")
+    events = asyncio.run(form.get_validation_events(CollectingDispatcher(), tracker, domain))
+    assert SlotSet("request_reason", text) in events
