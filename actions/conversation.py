@@ -99,7 +99,7 @@ class ActionClarifyFallback(Action):
         none_title = domain.get("responses", {}).get("utter_clarify_none", [{}])[0].get("text")
         buttons.append({"title": none_title or "—", "payload": "/out_of_scope"})
         dispatcher.utter_message(response="utter_clarify", buttons=buttons)
-        return [UserUtteranceReverted(), *forget_answer]
+        return [UserUtteranceReverted(), *forget_answer, *_details_kept(tracker)]
 
 
 class ActionNoteDetails(Action):
@@ -113,12 +113,11 @@ class ActionNoteDetails(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        entities = tracker.latest_message.get("entities") or []
-        found = {e.get("entity"): str(e.get("value") or "") for e in entities}
-        phone = normalise_phone(found.get("phone", ""))
+        found = _numbers_in(tracker)
+        phone = found.get("phone")
         kept: list[EventType] = [SlotSet("phone", phone)] if phone else []
         if found.get("ticket_id"):
-            ticket_no = normalise_ticket_no(found["ticket_id"])
+            ticket_no = found["ticket_id"]
             response, values, steps = (
                 "utter_noted_ticket",
                 {"ticket_id": ticket_no},
@@ -126,7 +125,7 @@ class ActionNoteDetails(Action):
             )
             kept = [SlotSet("ticket_id", ticket_no)]
         elif found.get("order_id"):
-            order_no = normalise_order_no(found["order_id"])
+            order_no = found["order_id"]
             response, values, steps = "utter_noted_order", {"order_id": order_no}, ORDER_NEXT_STEPS
             kept = [SlotSet("order_id", order_no), *kept]
         elif phone:
@@ -137,6 +136,27 @@ class ActionNoteDetails(Action):
         buttons = _intent_buttons(steps, intent_labels())
         dispatcher.utter_message(response=response, buttons=buttons, **values)
         return kept
+
+
+def _numbers_in(tracker: Tracker) -> dict[str, str]:
+    """The order, ticket and phone numbers the NLU found in the latest message, normalised."""
+    found = {
+        e.get("entity"): str(e.get("value") or "")
+        for e in tracker.latest_message.get("entities") or []
+    }
+    numbers = {
+        "order_id": normalise_order_no(found.get("order_id") or ""),
+        "ticket_id": normalise_ticket_no(found.get("ticket_id") or ""),
+        "phone": normalise_phone(found.get("phone") or "") or "",
+    }
+    return {slot: value for slot, value in numbers.items() if value}
+
+
+def _details_kept(tracker: Tracker) -> list[EventType]:
+    """The numbers in a message the bot could not place ("扫地机器人到哪了 SO20261118007
+    15800158000"): rewinding the message must not lose them, or the request picked next
+    asks for them again."""
+    return [SlotSet(slot, value) for slot, value in _numbers_in(tracker).items()]
 
 
 def _intent_buttons(intents: Sequence[str], labels: dict[str, str]) -> list[dict[str, str]]:

@@ -385,3 +385,19 @@ def test_a_withdrawn_ticket_owes_no_call_back(desk, demo_factory, domain) -> Non
     assert responses(dispatcher) == ["utter_ticket_withdrawn"]
     assert handoffs.get(owed.handoff_id).status == "closed"
     assert all(c.ticket_no != opened.ticket_no for c in handoffs.callbacks())
+
+
+def test_numbers_in_a_message_the_bot_could_not_place_are_kept(domain) -> None:
+    """QA: "扫地机器人到哪了 SO20261118007 15800158000" went to "您是想…"; the order lookup
+    picked next asked for the order number again."""
+    entities = [
+        {"entity": "order_id", "value": "SO20261118007"},
+        {"entity": "phone", "value": "15800158000"},
+    ]
+    text = "扫地机器人到哪了 SO20261118007 15800158000"
+    tracker = make_tracker(text=text, intent="nlu_fallback", ranking=RANKING, entities=entities)
+    dispatcher, events = run(ActionClarifyFallback(), tracker, domain)
+    assert responses(dispatcher) == ["utter_clarify"]
+    assert events[0]["event"] == "rewind"
+    kept = slots_set(events)
+    assert kept["order_id"] == "SO20261118007" and kept["phone"] == "15800158000"
