@@ -852,25 +852,6 @@ def test_an_outburst_that_brought_in_a_person_is_no_address(desk, domain) -> Non
     assert SlotSet("address", None) not in events
 
 
-def test_a_calm_answer_that_ended_a_negative_run_is_still_the_answer(desk, domain) -> None:
-    """ "噪音大 想换一台新的" at the exchange reason brought in a person only as the second
-    negative turn in a row: it is still the reason."""
-    text = "噪音大 想换一台新的"
-    asked = {"active_loop": "exchange_form", "requested_slot": "request_reason"}
-    tracker = make_tracker({**asked, "request_reason": text}, text=text)
-    tracker.latest_message["sentiment"] = {"label": "negative", "escalate": False}
-    candidate = {"event": "slot", "name": "request_reason", "value": text}
-    tracker.events += [
-        candidate,
-        {"event": "action", "name": "action_escalate"},
-        {"event": "action", "name": "exchange_form"},
-        candidate,  # as Rasa hands the form's slot candidates to the validation
-    ]
-    form = validation("exchange_form")
-    events = asyncio.run(form.get_validation_events(CollectingDispatcher(), tracker, domain))
-    assert SlotSet("request_reason", text) in events
-
-
 def test_goods_the_records_show_on_their_way_can_be_said_to_have_arrived(desk, domain) -> None:
     """QA: refused as in transit, "我早就收到了 都装好用了两天了 物流没更新而已" got "格式不
     对" and the chat was stuck.  Now the order goes on, with the customer's word noted."""
@@ -893,20 +874,29 @@ def test_goods_the_records_show_on_their_way_can_be_said_to_have_arrived(desk, d
     assert extracted == {"order_id": "还没收到呢"}
 
 
-def test_an_upset_reason_is_still_the_reason(desk, domain) -> None:
-    """QA: "已经换过一次了 新换的这台还是不制冷 不想要了" at the return reason brought in a
-    person; the next message ("退货啊 我刚不是说了吗") became the reason instead."""
-    text = "已经换过一次了 新换的这台还是不制冷 不想要了"
-    asked = {"active_loop": "return_form", "requested_slot": "request_reason"}
+@pytest.mark.parametrize(
+    ("form", "text", "escalates"),
+    [
+        # QA: brought in a person on its own; the next message became the reason instead
+        ("return_form", "已经换过一次了 新换的这台还是不制冷 不想要了", True),
+        # brought in a person only as the second negative turn in a row
+        ("exchange_form", "噪音大 想换一台新的", False),
+    ],
+)
+def test_an_upset_reason_that_brought_in_a_person_is_still_the_reason(
+    desk, domain, form: str, text: str, escalates: bool
+) -> None:
+    asked = {"active_loop": form, "requested_slot": "request_reason"}
     tracker = make_tracker({**asked, "request_reason": text}, text=text)
-    tracker.latest_message["sentiment"] = {"label": "negative", "escalate": True}
+    tracker.latest_message["sentiment"] = {"label": "negative", "escalate": escalates}
     candidate = {"event": "slot", "name": "request_reason", "value": text}
     tracker.events += [
         candidate,
         {"event": "action", "name": "action_escalate"},
-        {"event": "action", "name": "return_form"},
-        candidate,
+        {"event": "action", "name": form},
+        candidate,  # as Rasa hands the form's slot candidates to the validation
     ]
-    form = validation("return_form")
-    events = asyncio.run(form.get_validation_events(CollectingDispatcher(), tracker, domain))
+    events = asyncio.run(
+        validation(form).get_validation_events(CollectingDispatcher(), tracker, domain)
+    )
     assert SlotSet("request_reason", text) in events
