@@ -95,11 +95,11 @@ def entity_value(tracker: Tracker, entity: str) -> str | None:
     return None
 
 
-def _says_what_about(tracker: Tracker, text: str) -> bool:
-    """Whether a message that brought in a person says what it is about: a service request
-    ("工单T… 两个礼拜了还没修好"), a named order, ticket or product, or words an article is
-    about ("转人工，我的退款一直没到账") -- not a bare outburst ("人呢？？？")."""
-    intent = tracker.get_intent_of_latest_message(skip_fallback_intent=False)
+def _says_what_about(tracker: Tracker, text: str, intent: str | None) -> bool:
+    """Whether a message that brought in a person (read by the NLU as ``intent``) says what
+    it is about: a service request ("工单T… 两个礼拜了还没修好"), a named order, ticket or
+    product, or words an article is about ("转人工，我的退款一直没到账") -- not a bare
+    outburst ("人呢？？？")."""
     if intent not in DIGRESSION_INTENTS | {"complain", "nlu_fallback"}:
         return True
     if any(entity_value(tracker, name) for name in ("order_id", "ticket_id", "product")):
@@ -628,7 +628,7 @@ class IdentityFormValidation(FormValidationAction):
             if _names_a_hazard(tracker):
                 # A safety risk ("热水器漏电 手碰到麻了一下") is the message however short.
                 return {slot: text.strip()}
-            if not _says_what_about(tracker, text):
+            if not _says_what_about(tracker, text, intent):
                 return {}  # "人呢？？？回个话行不行": the form asks what it is about
         elif intent in DIGRESSION_INTENTS:
             return {}

@@ -407,9 +407,7 @@ class ServiceDesk:
         same = ticket.order_no == verified.order_no and (
             not product or str(product) in ticket.details.values()
         )
-        if not same:
-            return False
-        return self.withdraw_request(ticket_no, verified.customer_id) is Withdrawal.WITHDRAWN
+        return same and self._withdraw(ticket, verified.customer_id) is Withdrawal.WITHDRAWN
 
     def withdraw_request(self, ticket_no: str, customer_id: int | None = None) -> Withdrawal:
         """Cancel a ticket the customer takes back ("我还是不退了", "把工单T… 取消了").  Only a
@@ -417,12 +415,20 @@ class ServiceDesk:
         in a later chat) it must be that customer's: anyone else's reads as unknown."""
         try:
             ticket = self.tickets.timeline(normalise_ticket_no(ticket_no))
-            if customer_id is not None and ticket.customer_id != customer_id:
-                return Withdrawal.NOT_FOUND
-            if ticket.status in SETTLED_TICKET_STATUSES:
-                return Withdrawal.SETTLED
-            if ticket.status != "opened":
-                return Withdrawal.IN_HAND
+        except UnknownTicket:
+            return Withdrawal.NOT_FOUND
+        except SQLAlchemyError as error:
+            raise ServiceUnavailable from error
+        return self._withdraw(ticket, customer_id)
+
+    def _withdraw(self, ticket: TicketView, customer_id: int | None) -> Withdrawal:
+        if customer_id is not None and ticket.customer_id != customer_id:
+            return Withdrawal.NOT_FOUND
+        if ticket.status in SETTLED_TICKET_STATUSES:
+            return Withdrawal.SETTLED
+        if ticket.status != "opened":
+            return Withdrawal.IN_HAND
+        try:
             self.tickets.advance(
                 ticket.ticket_no, "cancelled", "客户在对话中撤销", actor="customer"
             )
@@ -522,7 +528,6 @@ class ServiceDesk:
     def order_reply(self, order_no: str) -> dict[str, str]:
         """Values for utter_order_status."""
         order = self._order(order_no)
-        texts = self.policy.texts
         items = "、".join(f"{i.product_name}×{i.quantity}" for i in order.items)
         carrier = (
             f"\n快递：{order.carrier} {order.tracking_no or ''}".rstrip() if order.carrier else ""
@@ -533,9 +538,7 @@ class ServiceDesk:
         return {
             "order_id": order.order_no,
             "items": items,
-            "delivery_label": texts.delivery_statuses.get(
-                order.delivery_status, order.delivery_status
-            ),
+            "delivery_label": self._delivery_label(order),
             "carrier_line": carrier,
             "eta_line": eta,
         }
@@ -559,6 +562,10 @@ class ServiceDesk:
         order = self._order(order_no)
         if order.delivery_status in ("delivered", "cancelled"):
             return None
+        return self._delivery_label(order)
+
+    def _delivery_label(self, order: OrderView) -> str:
+        """The customer-facing name of the order's delivery status ("运输中")."""
         return self.policy.texts.delivery_statuses.get(order.delivery_status, order.delivery_status)
 
     def days_since_delivery(self, order_no: str) -> int | None:
