@@ -19,6 +19,11 @@ _WHOLE_NUMBER_DIGITS = 11
 _DASHED_PHONE = re.compile(r"(?<!\d)(1\d{2})-(\d{4})-(\d{4})(?!\d)")
 _ORDER_NO = re.compile(r"(?<![A-Za-z0-9])so(\d{11})(?!\d)", re.IGNORECASE)
 _TICKET_NO = re.compile(r"(?<![A-Za-z0-9])t(\d{8})\s*[-_－—]?\s*(\d{4})(?!\d)", re.IGNORECASE)
+_DATE_DIGITS = r"20\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+_BARE_ORDER_NO = re.compile(rf"(?<![A-Za-z0-9])({_DATE_DIGITS}\d{{3}})(?!\d)")
+"""Customers drop the "SO": 11 digits opening with a date are an order (no mobile starts 20)."""
+_BARE_TICKET_NO = re.compile(rf"(?<![A-Za-z0-9])({_DATE_DIGITS})\s*[-_－—]\s*(\d{{4}})(?!\d)")
+"""…and the "T": a date, a dash and four digits are a ticket (the dash tells it from a date)."""
 _SPACES = re.compile(r"\s+")
 _REPEATS = re.compile(r"(\D)\1{4,}")
 
@@ -74,8 +79,8 @@ def normalise_text(text: str | None, keep_emoji: bool = False) -> str:
 
     Full-width → half-width (NFKC), Traditional → Simplified, unprintable bytes removed,
     emoji removed (or kept for sentiment), digit groups joined ("138 1234 5678"), order and
-    ticket numbers upper-cased, runs of one character capped, whitespace collapsed, and the
-    result cut at ``MAX_MESSAGE_CHARS``.
+    ticket numbers upper-cased (their SO / T added when left off), runs of one character
+    capped, whitespace collapsed, and the result cut at ``MAX_MESSAGE_CHARS``.
     """
     if not text:
         return ""
@@ -87,7 +92,9 @@ def normalise_text(text: str | None, keep_emoji: bool = False) -> str:
     text = _DIGIT_GROUPS.sub(_join_digit_groups, text)
     text = _DASHED_PHONE.sub(r"\1\2\3", text)
     text = _ORDER_NO.sub(lambda m: "SO" + m.group(1), text)
+    text = _BARE_ORDER_NO.sub(lambda m: "SO" + m.group(1), text)
     text = _TICKET_NO.sub(lambda m: f"T{m.group(1)}-{m.group(2)}", text)
+    text = _BARE_TICKET_NO.sub(lambda m: f"T{m.group(1)}-{m.group(2)}", text)
     text = _REPEATS.sub(lambda m: m.group(1) * 4, text)
     text = _SPACES.sub(" ", text).strip()
     return text[:MAX_MESSAGE_CHARS]

@@ -82,6 +82,8 @@ def test_digits_separated_from_words_keep_their_space() -> None:
         ("so20261101001", "SO20261101001"),
         ("So20261101001", "SO20261101001"),
         ("订单so20261101001怎么还没到", "订单SO20261101001怎么还没到"),
+        ("订单号20261101001怎么还没到", "订单号SO20261101001怎么还没到"),
+        ("20261101001", "SO20261101001"),
     ],
 )
 def test_order_numbers_are_upper_cased(typed: str, expected: str) -> None:
@@ -97,10 +99,26 @@ def test_order_numbers_are_upper_cased(typed: str, expected: str) -> None:
         "T20261123_0007",
         "T20261123－0007",
         "ｔ２０２６１１２３－０００７",
+        "20261123-0007",
+        "20261123 - 0007",
     ],
 )
 def test_ticket_numbers_are_normalised(typed: str) -> None:
     assert normalise_text(f"工单{typed}进度") == "工单T20261123-0007进度"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "13812345678",  # a mobile number
+        "202611230007",  # twelve digits: not an order, and no dash makes it a ticket
+        "2026-11-23",  # a date
+        "20261399001",  # month 13: no date opens it
+        "快递单号2026110100123",  # a longer number
+    ],
+)
+def test_other_numbers_get_no_prefix(typed: str) -> None:
+    assert normalise_text(typed) == typed
 
 
 def test_identifier_inside_a_longer_word_is_left_alone() -> None:

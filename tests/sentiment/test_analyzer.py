@@ -211,6 +211,19 @@ def test_a_calm_question_about_a_delay_is_negative_but_brings_in_no_one(
     assert fed_up.escalate and "repeated_failure" in fed_up.reasons
 
 
+@pytest.mark.parametrize(
+    "text", ["空调总是自动关机 怎么办", "路由器老是断网", "扫地机器人总是找不到充电座"]
+)
+def test_how_often_a_fault_shows_is_no_repeated_failure(
+    analyzer: SentimentAnalyzer, text: str
+) -> None:
+    """ "总是" / "老是" describe the fault; only service failing again brings in a person."""
+    result = analyzer.analyse(text)
+    assert not result.escalate and "repeated_failure" not in result.reasons, result
+    fed_up = analyzer.analyse("你们总是这样敷衍")
+    assert fed_up.escalate and "repeated_failure" in fed_up.reasons
+
+
 def test_a_cooking_fault_reported_calmly_brings_in_no_one(analyzer: SentimentAnalyzer) -> None:
     """ "夹生" is how a rice cooker fails, not anger: the report goes to the repair form."""
     result = analyzer.analyse("电饭煲煮饭夹生 要报修")
