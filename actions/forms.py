@@ -571,7 +571,9 @@ class IdentityFormValidation(FormValidationAction):
                 "undelivered_order": verified.order_no,
             }
         try:
-            open_ticket = default_desk().has_open_ticket(verified.customer_id)
+            open_ticket = default_desk().has_open_ticket(
+                verified.customer_id, verified.order_no
+            )
         except ServiceUnavailable:
             open_ticket = False
         result = {

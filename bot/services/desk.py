@@ -516,13 +516,19 @@ class ServiceDesk:
         except SQLAlchemyError as exc:
             raise ServiceUnavailable from exc
 
-    def has_open_ticket(self, customer_id: int) -> bool:
-        """Whether the customer still waits on a ticket (not yet resolved, closed or cancelled)."""
+    def has_open_ticket(self, customer_id: int, order_no: str | None = None) -> bool:
+        """Whether the customer still waits on a ticket (not yet resolved, closed or
+        cancelled) — for ``order_no`` when given: a VIP asking about another order is not
+        asking for help with the open ticket."""
         try:
             tickets = self.tickets.tickets_for_customer(customer_id)
         except SQLAlchemyError as exc:
             raise ServiceUnavailable from exc
-        return any(ticket.status not in SETTLED_TICKET_STATUSES for ticket in tickets)
+        return any(
+            ticket.status not in SETTLED_TICKET_STATUSES
+            and (order_no is None or ticket.order_no == order_no)
+            for ticket in tickets
+        )
 
     # -- orders ---------------------------------------------------------------------------
     def order_reply(self, order_no: str) -> dict[str, str]:

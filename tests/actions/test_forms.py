@@ -57,6 +57,16 @@ def test_right_order_and_phone_verify_the_customer(desk, domain) -> None:
     assert dispatcher.messages == []
 
 
+@pytest.mark.parametrize(("order_no", "open_ticket"), [(ORDER, True), ("SO20261120009", False)])
+def test_an_open_ticket_counts_for_the_order_asked_about(desk, domain, order_no, open_ticket):
+    """Zhang's repair ticket is on his washer order: a request about his other order is no
+    call for help with an open ticket (the VIP escalation trigger reads this slot)."""
+    tracker = make_tracker({"order_id": order_no})
+    result = validation("repair_form").validate_phone(PHONE, CollectingDispatcher(), tracker, domain)
+    assert result["verified_customer"] == order_no
+    assert result["has_open_ticket"] is open_ticket
+
+
 def test_wrong_phone_and_unknown_order_get_the_same_reply(desk, domain) -> None:
     wrong_phone, unknown_order = CollectingDispatcher(), CollectingDispatcher()
     form = validation("repair_form")

@@ -432,6 +432,14 @@ def test_customer_tickets_lists_own_tickets_newest_first(fresh_desk: ServiceDesk
     assert {t.customer_id for t in tickets} == {verified.customer_id}
 
 
+def test_an_open_ticket_is_found_for_its_own_order_only(desk: ServiceDesk) -> None:
+    """Zhang's repair ticket is on SO20261101001; his other order SO20261120009 has none."""
+    customer_id = _verified(desk).customer_id
+    assert desk.has_open_ticket(customer_id)
+    assert desk.has_open_ticket(customer_id, ZHANG_ORDER)
+    assert not desk.has_open_ticket(customer_id, "SO20261120009")
+
+
 @pytest.mark.parametrize("typed", [ZHANG_TICKET, "t20261120-0001", "T20261120 -0001"])
 def test_customer_tickets_by_number(desk: ServiceDesk, typed: str) -> None:
     assert [t.ticket_no for t in desk.customer_tickets(_verified(desk), typed)] == [ZHANG_TICKET]
