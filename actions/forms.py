@@ -571,9 +571,7 @@ class IdentityFormValidation(FormValidationAction):
                 "undelivered_order": verified.order_no,
             }
         try:
-            open_ticket = default_desk().has_open_ticket(
-                verified.customer_id, verified.order_no
-            )
+            open_ticket = default_desk().has_open_ticket(verified.customer_id, verified.order_no)
         except ServiceUnavailable:
             open_ticket = False
         result = {

@@ -21,7 +21,7 @@ import yaml
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.handoff.policy import BusinessHours, load_escalation_policy
-from bot.nlu.catalogue import load_catalogue, product_by_alias
+from bot.nlu.catalogue import load_catalogue, product_by_alias, skus_mentioned
 from bot.nlu.text import normalise_text
 from bot.policy import ReturnWindows, ServicePolicy, SlaStatus, load_policy
 from bot.services.customers import CustomerService, VerifiedOrder, mask_phone
@@ -36,7 +36,7 @@ from bot.services.tickets import (
 )
 from bot.settings import PROJECT_ROOT
 from bot.store.db import session_factory
-from bot.store.models import TERMINAL_TICKET_STATUSES
+from bot.store.models import TERMINAL_TICKET_STATUSES, TICKET_CATEGORIES
 
 # A resolved ticket waits only for the customer's confirmation: nothing left to chase.
 SETTLED_TICKET_STATUSES = frozenset({*TERMINAL_TICKET_STATUSES, "resolved"})
@@ -109,6 +109,16 @@ class RequestConfig:
     switches: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Per form, the intents that switch to another request."""
     switch_words: Mapping[str, SwitchWords] = field(default_factory=dict)
+    follow_up_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per ticket category (and ``any``), words that make a message left about an order with
+    a ticket of that category under way about that ticket ("报修好几天了还没修好")."""
+
+    def follows_up(self, text: str, category: str) -> bool:
+        """Whether ``text`` chases a ticket of ``category`` rather than raising something new
+        ("退款半个月了还没到" chases no repair)."""
+        folded = normalise_text(text)
+        words = (*self.follow_up_words.get(category, ()), *self.follow_up_words.get("any", ()))
+        return any(word in folded for word in words)
 
     def switch_asked(self, form: str, intent: str | None, text: str) -> bool:
         """Whether ``text``, read by the NLU as ``intent``, asks to change the request under
@@ -242,7 +252,25 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
             )
             for intent, spec in (raw.get("switch_words") or {}).items()
         },
+        _follow_up_words(raw.get("follow_up_words") or {}, path),
     )
+
+
+def _follow_up_words(raw: Any, path: Path) -> dict[str, tuple[str, ...]]:
+    where = f"{path}: follow_up_words"
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where} must map ticket categories to word lists")
+    unknown = set(raw) - {*TICKET_CATEGORIES, "any"}
+    if unknown:
+        raise ValueError(f"{where}: unknown ticket categories {sorted(unknown)}")
+    return {category: _word_list(words, f"{where}.{category}") for category, words in raw.items()}
+
+
+def _ticket_skus(ticket: TicketView) -> frozenset[str]:
+    """The catalogue products a ticket is about (its product field, summary or sku)."""
+    said = " ".join([ticket.summary, *(str(value) for value in ticket.details.values())])
+    sku = ticket.details.get("sku")
+    return skus_mentioned(said) | ({str(sku)} if sku else set())
 
 
 def format_time(moment: datetime, policy: ServicePolicy) -> str:
@@ -381,16 +409,29 @@ class ServiceDesk:
         return None
 
     def open_ticket_named_in(self, verified: VerifiedOrder, text: str) -> TicketView | None:
-        """The customer's own ticket, still under way, that ``text`` names by number ("工单
-        T20261120-0001 怎么还没修好"): a message about it belongs on it, not on a new ticket.
-        Only for a customer verified by an order: a phone alone proves nobody's identity."""
+        """The customer's own ticket, still under way, that ``text`` is about: named by number
+        ("工单T20261120-0001 怎么还没修好"), or the one ticket under way on the verified order
+        when the message chases a request of its kind ("洗衣机报修好几天了还没修好").  A
+        message about it belongs on it, not on a new ticket.  Only for a customer verified by
+        an order: a phone alone proves nobody's identity."""
         if verified.order_no is None:
             return None
         for match in TICKET_NO_PATTERN.finditer(normalise_ticket_no(text)):
             for ticket in self.customer_tickets(verified, match.group(0)):
                 if ticket.status not in SETTLED_TICKET_STATUSES:
                     return ticket
-        return None
+        under_way = [
+            ticket
+            for ticket in self.customer_tickets(verified, None)
+            if ticket.order_no == verified.order_no and ticket.status not in SETTLED_TICKET_STATUSES
+        ]
+        if len(under_way) != 1:
+            return None  # none, or several: which one is meant is not for the bot to guess
+        (ticket,) = under_way
+        named = skus_mentioned(text)
+        if named and not named & _ticket_skus(ticket):
+            return None  # about another product on the order
+        return ticket if load_request_config().follows_up(text, ticket.category) else None
 
     def replaced_request(
         self, ticket_no: str, verified: VerifiedOrder, product: str | None

@@ -62,7 +62,9 @@ def test_an_open_ticket_counts_for_the_order_asked_about(desk, domain, order_no,
     """Zhang's repair ticket is on his washer order: a request about his other order is no
     call for help with an open ticket (the VIP escalation trigger reads this slot)."""
     tracker = make_tracker({"order_id": order_no})
-    result = validation("repair_form").validate_phone(PHONE, CollectingDispatcher(), tracker, domain)
+    result = validation("repair_form").validate_phone(
+        PHONE, CollectingDispatcher(), tracker, domain
+    )
     assert result["verified_customer"] == order_no
     assert result["has_open_ticket"] is open_ticket
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
+import pytest
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select
 
@@ -261,6 +262,32 @@ def test_a_message_about_a_ticket_under_way_goes_onto_that_ticket(
     )
     assert responses(dispatcher) == ["utter_ticket_opened"]
     assert ticket_count(demo_factory) == before + 1
+
+
+@pytest.mark.parametrize(
+    ("text", "onto_the_ticket"),
+    [
+        ("我要投诉 洗衣机报修好几天了还没修好", True),  # names the ticket's product
+        ("你们的师傅到底什么时候上门", True),  # chases the request under way
+        ("发票抬头开错了 要重开一张", False),  # something new about the order
+    ],
+)
+def test_a_message_about_the_orders_ticket_under_way_needs_no_ticket_number(
+    desk, demo_factory, domain, text, onto_the_ticket
+) -> None:
+    """QA: a complaint about the open repair, left without its number, opened a second
+    ticket.  Zhang's washer order has exactly one ticket under way, T20261120-0001."""
+    before = ticket_count(demo_factory)
+    dispatcher, slots = run(
+        open_action("message"), make_tracker(dict(VERIFIED, request_reason=text)), domain
+    )
+    if onto_the_ticket:
+        assert responses(dispatcher) == ["utter_message_added_to_ticket"]
+        assert slots["ticket_id"] == "T20261120-0001"
+        assert ticket_count(demo_factory) == before
+    else:
+        assert responses(dispatcher) == ["utter_ticket_opened"]
+        assert ticket_count(demo_factory) == before + 1
 
 
 def test_changing_a_return_just_opened_into_an_exchange_withdraws_the_return(desk, domain) -> None:

@@ -318,8 +318,12 @@ def test_every_opening_answer_names_a_slot_its_form_asks_for() -> None:
             "fields: {request_reason: 内容}, urgent_when: fault_description}\n",
             "urgent_when 'fault_description' is not one of its fields",
         ),
+        (
+            "requests: {}\nfollow_up_words:\n  repairs: [报修]\n",
+            "follow_up_words: unknown ticket categories ['repairs']",
+        ),
     ],
-    ids=["word-list", "window", "urgent-when"],
+    ids=["word-list", "window", "urgent-when", "follow-up-category"],
 )
 def test_a_broken_request_config_is_named(tmp_path: Path, text: str, reason: str) -> None:
     broken = tmp_path / "service_requests.yml"
