@@ -20,6 +20,7 @@ from actions.tickets import (
     MAX_IDENTITY_FAILURES,
     UPSET_ANSWERS_COUNT,
     events_since_last_message,
+    tell_order_status,
 )
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
 from bot.nlu.text import to_simplified
@@ -145,6 +146,34 @@ def _escalated_since_last_message(tracker: Tracker) -> bool:
         event.get("event") == "action" and event.get("name") == ACTION_ESCALATE
         for event in events_since_last_message(tracker)
     )
+
+
+def _other_order_asked_about(tracker: Tracker) -> str | None:
+    """The order number of a status question about another order asked while a request is
+    under way for a verified one ("另外SO20261120009这单发货了吗")."""
+    current = tracker.get_slot("verified_customer")
+    if not current or not tracker.get_slot("requested_slot"):
+        return None
+    if tracker.get_intent_of_latest_message() != "query_order":
+        return None
+    match = _ORDER_NO_IN_TEXT.search(str(tracker.latest_message.get("text") or ""))
+    other = normalise_order_no(match.group(0)) if match else None
+    return other if other and other != current else None
+
+
+def _tell_other_order(order_no: str, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """Its status when the phone checked in this chat is that order's phone too; otherwise
+    it has to wait for its own check once this request is done."""
+    desk = default_desk()
+    try:
+        same_customer = desk.verify_identity(order_no, tracker.get_slot("phone") or "")
+    except ServiceUnavailable:
+        dispatcher.utter_message(response="utter_service_unavailable")
+        return
+    if same_customer:
+        tell_order_status(desk, order_no, dispatcher)
+    else:
+        dispatcher.utter_message(response="utter_other_order_later", order_no=order_no)
 
 
 def _product_on_order(
@@ -331,12 +360,15 @@ class IdentityFormValidation(FormValidationAction):
     async def extract_order_id(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if tracker.get_slot("requested_slot") == "product":
-            # "It was another order": an order number typed for the product switches orders
-            # (validate_order_id then asks for the phone on that order).
-            match = _ORDER_NO_IN_TEXT.search(_answer_text(tracker, "product") or "")
-            return {"order_id": match.group(0)} if match else {}
+        asked = tracker.get_slot("requested_slot")
         if tracker.get_slot("order_id"):
+            if asked in (None, "order_id"):
+                return {}
+            # "不对 订单号错了 是SO…" at any later question switches orders (validate_order_id
+            # checks the new one); an order asked about in passing is a digression, no answer.
+            match = _ORDER_NO_IN_TEXT.search(_answer_text(tracker, asked) or "")
+            if match and normalise_order_no(match.group(0)) != tracker.get_slot("order_id"):
+                return {"order_id": match.group(0)}
             return {}
         if not tracker.get_slot("requested_slot"):
             return self._ticket_order(tracker)
@@ -396,8 +428,7 @@ class IdentityFormValidation(FormValidationAction):
             return {"order_id": None}
         verified = tracker.get_slot("verified_customer")
         if verified and verified != order_no:
-            # A different order: the phone has to be checked again for this one.
-            return {"order_id": order_no, "phone": None, "verified_customer": None}
+            return self._switch_order(order_no, dispatcher, tracker, domain)
         phone = tracker.get_slot("phone")
         if not verified and phone and value_before_latest_message(tracker, "phone") == phone:
             # The phone came first ("13800138000", then the order number): check the pair
@@ -407,6 +438,26 @@ class IdentityFormValidation(FormValidationAction):
                 **self._check_identity(order_no, phone, dispatcher, tracker, domain),
             }
         return {"order_id": order_no}
+
+    def _switch_order(
+        self, order_no: str, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """Another order in the middle of a request ("不对 是SO…"): the product named for the
+        old one goes; the phone already checked in this chat verifies the new one when it is
+        that order's phone too, otherwise the phone on the new order is asked for."""
+        switched: dict[str, Any] = {"order_id": order_no}
+        if "product" in self.domain_slots(domain):
+            switched["product"] = None
+        phone = tracker.get_slot("phone")
+        try:
+            same_customer = bool(phone) and default_desk().verify_identity(order_no, phone)
+        except ServiceUnavailable:
+            same_customer = False
+        if not same_customer:
+            return {**switched, "phone": None, "verified_customer": None}
+        said = entity_value(tracker, "product") or ""  # "是SO… 那台电饭煲"
+        checked = self._check_identity(order_no, phone, dispatcher, tracker, domain, said)
+        return {**switched, **checked}
 
     def validate_phone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -463,7 +514,25 @@ class IdentityFormValidation(FormValidationAction):
             # back here although action_escalate cleared it: it answers nothing.  A calm
             # answer that only ended a run of negative turns ("噪音大 想换一台新的") counts.
             return [SlotSet(slot, None)]
-        return await super().get_validation_events(dispatcher, tracker, domain)
+        other = _other_order_asked_about(tracker)
+        if other:
+            # "另外SO…这单发货了吗" in the middle of a request: answered, and the request goes
+            # on where it was (its open question asked again).
+            _tell_other_order(other, dispatcher, tracker)
+            return [SlotSet(slot, None)] if slot in FREE_TEXT_SLOTS else []
+        events = await super().get_validation_events(dispatcher, tracker, domain)
+        if slot in FREE_TEXT_SLOTS and self._switched_order(events, tracker):
+            # "不对 订单号错了 是SO…" at the reason question corrects the order; it is no reason.
+            events.append(SlotSet(slot, None))
+        return events
+
+    @staticmethod
+    def _switched_order(events: list[EventType], tracker: Tracker) -> bool:
+        before = value_before_latest_message(tracker, "order_id")
+        return any(
+            event.get("name") == "order_id" and event.get("value") not in (None, before)
+            for event in events
+        ) and bool(before)
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -526,8 +595,11 @@ class IdentityFormValidation(FormValidationAction):
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
         domain: DomainDict,
+        named_product: str | None = None,
     ) -> dict[str, Any]:
-        """The order/phone pair against the store, with the failure count and lock-out."""
+        """The order/phone pair against the store, with the failure count and lock-out.  The
+        product to check against the order is ``named_product`` ("" for none), else the
+        product slot's."""
         failures = int(tracker.get_slot("identity_failures") or 0)
         if failures >= MAX_IDENTITY_FAILURES:
             return self._locked(dispatcher)
@@ -584,7 +656,7 @@ class IdentityFormValidation(FormValidationAction):
             "has_open_ticket": open_ticket,
         }
         if "product" in self.domain_slots(domain):
-            named = tracker.get_slot("product")
+            named = tracker.get_slot("product") if named_product is None else named_product
             if named:
                 # Named before the order was known ("电饭煲坏了"): check it against the order.
                 result.update(_product_on_order(verified.order_no, named, dispatcher))

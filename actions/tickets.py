@@ -443,6 +443,18 @@ class ActionShowTicketStatus(Action):
         return [SlotSet("ticket_id", None)]
 
 
+def tell_order_status(desk: ServiceDesk, order_no: str, dispatcher: CollectingDispatcher) -> None:
+    """Where an order is; past its promised day, that too, with what can be done."""
+    try:
+        dispatcher.utter_message(response="utter_order_status", **desk.order_reply(order_no))
+        late = desk.days_overdue(order_no)
+    except (ServiceUnavailable, UnknownOrder):
+        dispatcher.utter_message(response="utter_service_unavailable")
+        return
+    if late:
+        dispatcher.utter_message(response="utter_order_overdue", days=late)
+
+
 class ActionShowOrderStatus(Action):
     """Delivery status of the verified order."""
 
@@ -455,15 +467,10 @@ class ActionShowOrderStatus(Action):
         desk = default_desk()
         try:
             verified = verified_customer(desk, tracker)
-            if verified is None:
-                return identity_lost(dispatcher, tracker)
-            dispatcher.utter_message(
-                response="utter_order_status", **desk.order_reply(verified.order_no)
-            )
-            late = desk.days_overdue(verified.order_no)
-            if late:
-                # Past its promised day: say so and offer what can be done, not just the status.
-                dispatcher.utter_message(response="utter_order_overdue", days=late)
-        except (ServiceUnavailable, UnknownOrder):
+        except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
+            return []
+        if verified is None:
+            return identity_lost(dispatcher, tracker)
+        tell_order_status(desk, verified.order_no, dispatcher)
         return []

@@ -523,7 +523,86 @@ def test_an_order_number_typed_for_the_product_switches_orders(desk, domain) -> 
     }
     assert asyncio.run(form.extract_product(dispatcher, tracker, domain)) == {}
     result = form.validate_order_id("SO20261120009", dispatcher, tracker, domain)
-    assert result == {"order_id": "SO20261120009", "phone": None, "verified_customer": None}
+    assert result == {
+        "order_id": "SO20261120009",
+        "product": None,
+        "phone": None,
+        "verified_customer": None,
+    }
+
+
+def corrected_order_at_the_reason(text: str, phone: str) -> object:
+    """The exchange form has verified Zhang's washer order and asks for the reason; the
+    customer answers with another order number."""
+    verified = {"order_id": ORDER, "phone": phone, "verified_customer": ORDER}
+    slots = {
+        **verified,
+        "product": "滚筒洗衣机",
+        "active_loop": "exchange_form",
+        "requested_slot": "request_reason",
+        "request_reason": text,
+    }
+    tracker = make_tracker(slots, text=text)
+    tracker.events = [
+        {"event": "slot", "name": "order_id", "value": ORDER},
+        *tracker.events,
+        {"event": "slot", "name": "request_reason", "value": text},
+    ]
+    return tracker
+
+
+def test_a_corrected_order_number_is_no_reason_and_the_same_phone_verifies_it(desk, domain) -> None:
+    """QA: "不对 订单号错了 是SO20261120009" at the exchange reason was saved as the reason,
+    the washer stayed as the product, and the phone Zhang had just given was asked again."""
+    text = "不对 订单号错了 是SO20261120009"
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(
+        validation("exchange_form").run(
+            dispatcher, corrected_order_at_the_reason(text, PHONE), domain
+        )
+    )
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["order_id"] == slots["verified_customer"] == "SO20261120009"
+    assert slots["request_reason"] is None
+    assert slots["product"] is None  # two products on that order: the customer chooses
+    assert "utter_identity_not_found" not in responses(dispatcher)
+
+
+def test_a_corrected_order_of_someone_else_asks_for_its_phone(desk, domain) -> None:
+    text = "搞错了 是SO20261103002"  # Li's order: Zhang's phone does not open it
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(
+        validation("exchange_form").run(
+            dispatcher, corrected_order_at_the_reason(text, PHONE), domain
+        )
+    )
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["order_id"] == "SO20261103002"
+    assert slots["phone"] is None and slots["verified_customer"] is None
+    assert slots["request_reason"] is None
+    assert dispatcher.messages == []  # no failed check counted: the phone is simply asked
+
+
+@pytest.mark.parametrize(
+    ("text", "reply"),
+    [
+        ("另外SO20261120009这单发货了吗", "utter_order_status"),  # Zhang's own other order
+        ("另外SO20261103002这单发货了吗", "utter_other_order_later"),  # Li's: its own check
+    ],
+)
+def test_another_order_asked_about_in_passing_is_answered_and_the_form_goes_on(
+    desk, domain, text, reply
+) -> None:
+    """QA: asking about another order mid-form moved the form onto that order."""
+    tracker = corrected_order_at_the_reason(text, PHONE)
+    asked = {"name": "query_order", "confidence": 0.9}
+    tracker.latest_message.update(intent=asked, intent_ranking=[asked])
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(validation("exchange_form").run(dispatcher, tracker, domain))
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert responses(dispatcher)[0] == reply
+    assert "order_id" not in slots and "verified_customer" not in slots
+    assert slots["request_reason"] is None  # the reason is asked again
 
 
 def test_a_phone_typed_for_the_order_number_is_kept_not_counted_as_a_failure(desk, domain) -> None:
