@@ -182,10 +182,10 @@ def ticket_taken_back(tracker: Tracker, text: str) -> str | None:
 
 
 class ActionCancelOutsideForm(Action):
-    """ "算了" with nothing under way: let it go.  "取消预约" or "帮我取消订单" asks how to
-    cancel something that exists: the knowledge base answers when it is sure.  A ticket
-    taken back is withdrawn: this chat's own at once, one named by number once the customer
-    has proved it is theirs."""
+    """ "算了" with nothing under way: let it go.  "取消预约" asks how to cancel something
+    that exists: the knowledge base answers when it is sure.  A ticket taken back is
+    withdrawn: this chat's own at once, one named by number once the customer has proved it
+    is theirs.  An order is cancelled through order_cancel_form ("帮我取消订单")."""
 
     def name(self) -> str:
         return "action_cancel_outside_form"
@@ -206,6 +206,11 @@ class ActionCancelOutsideForm(Action):
             # "我想撤销之前提交的工单": which one is needed before anything is withdrawn.
             dispatcher.utter_message(response="utter_ask_ticket_to_withdraw")
             return []
+        order_no = entity_value(tracker, "order_id")
+        if order_no or load_request_config().names_an_order_to_cancel(text):
+            # "拍错了 帮我把订单取消": checked, confirmed, and done if it has not shipped.
+            named = [SlotSet("order_id", order_no)] if order_no else []
+            return [*named, FollowupAction("order_cancel_form")]
         if load_request_config().names_what_to_cancel(text) and _described_in_an_article(text):
             return await ActionAnswerQuestion().run(dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_deny_ack")

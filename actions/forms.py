@@ -852,6 +852,7 @@ FORMS = (
     "message_form",
     "ticket_status_form",
     "order_status_form",
+    "order_cancel_form",
 )
 VALIDATIONS = [_form_validation(form) for form in FORMS]
 VALIDATION_BY_FORM = dict(zip(FORMS, VALIDATIONS, strict=True))

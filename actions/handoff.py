@@ -39,7 +39,7 @@ from bot.store.models import CSAT_MAX_SCORE
 CSAT_WORDS_FILE = PROJECT_ROOT / "config" / "csat_words.yml"
 # Which form takes the customer's request down when nobody can take the chat.
 COMPLAINT_FORM, MESSAGE_FORM = "complaint_form", "message_form"
-LOOKUP_FORMS = frozenset({"order_status_form", "ticket_status_form"})
+LOOKUP_FORMS = frozenset({"order_status_form", "ticket_status_form", "order_cancel_form"})
 """Forms that look something up and open no ticket: a request raised during one (nobody
 online) is taken down by its own form instead."""
 UPSET_TRIGGERS = frozenset({"sentiment_escalate", "negative_streak"})

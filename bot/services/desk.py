@@ -25,7 +25,13 @@ from bot.nlu.catalogue import load_catalogue, product_by_alias, skus_mentioned
 from bot.nlu.text import normalise_text
 from bot.policy import ReturnWindows, ServicePolicy, SlaStatus, load_policy
 from bot.services.customers import CustomerService, VerifiedOrder, mask_phone
-from bot.services.orders import OrderService, OrderView, UnknownOrder
+from bot.services.orders import (
+    OrderCancellation,
+    OrderService,
+    OrderView,
+    UnknownOrder,
+    cancellation_state,
+)
 from bot.services.tickets import (
     TICKET_NO_PATTERN,
     InvalidTransition,
@@ -112,6 +118,26 @@ class RequestConfig:
     follow_up_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Per ticket category (and ``any``), words that make a message left about an order with
     a ticket of that category under way about that ticket ("报修好几天了还没修好")."""
+
+    order_words: tuple[str, ...] = ()
+    """Words that make a "取消…" about an order ("帮我把订单取消", "拍错了 取消一下")."""
+    order_cancel_keep: tuple[str, ...] = ()
+    """At "确认取消吗？", words that keep the order ("不取消了", "再想想")."""
+    order_cancel_go: tuple[str, ...] = ()
+    """...and words that cancel it when the NLU read no plain yes ("取消吧", "不要了")."""
+
+    def names_an_order_to_cancel(self, text: str) -> bool:
+        """Whether "取消…" asks to cancel an order rather than the talk or a ticket."""
+        folded = normalise_text(text)
+        return any(word in folded for word in self.order_words)
+
+    def confirms_order_cancel(self, intent: str, text: str) -> bool:
+        """Whether the answer to "确认取消吗？" (read by the NLU as ``intent``) says cancel.
+        Keeping wins any doubt: "算了" keeps the order; "确认" or "取消吧" cancels it."""
+        folded = normalise_text(text)
+        if intent == "deny" or any(word in folded for word in self.order_cancel_keep):
+            return False
+        return intent == "affirm" or any(word in folded for word in self.order_cancel_go)
 
     def follows_up(self, text: str, category: str) -> bool:
         """Whether ``text`` chases a ticket of ``category`` rather than raising something new
@@ -221,6 +247,9 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
                 f"{path}: request kind {name!r}: urgent_when "
                 f"{kinds[name].urgent_when!r} is not one of its fields"
             )
+    answers = raw.get("order_cancel_answers") or {}
+    if not isinstance(answers, dict):
+        raise ValueError(f"{path}: order_cancel_answers must map keep / cancel to word lists")
     openings = {}
     for form, spec in (raw.get("opening_answers") or {}).items():
         where = f"{path}: opening_answers.{form}"
@@ -253,6 +282,9 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
             for intent, spec in (raw.get("switch_words") or {}).items()
         },
         _follow_up_words(raw.get("follow_up_words") or {}, path),
+        _word_list(raw.get("order_words") or [], f"{path}: order_words"),
+        _word_list(answers.get("keep") or [], f"{path}: order_cancel_answers.keep"),
+        _word_list(answers.get("cancel") or [], f"{path}: order_cancel_answers.cancel"),
     )
 
 
@@ -573,7 +605,7 @@ class ServiceDesk:
 
     # -- orders ---------------------------------------------------------------------------
     def order_reply(self, order_no: str) -> dict[str, str]:
-        """Values for utter_order_status."""
+        """Values for utter_order_status (and the cancellation replies: ``amount``)."""
         order = self._order(order_no)
         items = "、".join(f"{i.product_name}×{i.quantity}" for i in order.items)
         carrier = (
@@ -588,6 +620,7 @@ class ServiceDesk:
             "delivery_label": self._delivery_label(order),
             "carrier_line": carrier,
             "eta_line": eta,
+            "amount": f"{order.total_amount:.2f}",
         }
 
     def _order(self, order_no: str) -> OrderView:
@@ -595,6 +628,20 @@ class ServiceDesk:
             return self.orders.delivery_status(order_no)
         except UnknownOrder:
             raise
+        except SQLAlchemyError as exc:
+            raise ServiceUnavailable from exc
+
+    def order_cancellation(self, order_no: str) -> OrderCancellation:
+        """Whether the order can still be cancelled, and if not, why not."""
+        return cancellation_state(self._order(order_no))
+
+    def cancel_order(self, verified: VerifiedOrder) -> OrderCancellation:
+        """Cancel the verified customer's order, if it has not shipped (the customer has
+        confirmed); the money goes back the way it was paid."""
+        if verified.order_no is None:
+            raise UnknownOrder("")
+        try:
+            return self.orders.cancel(verified.order_no, verified.customer_id)
         except SQLAlchemyError as exc:
             raise ServiceUnavailable from exc
 

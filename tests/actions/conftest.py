@@ -27,7 +27,8 @@ def domain() -> dict:
 def desk(demo_factory, monkeypatch: pytest.MonkeyPatch) -> ServiceDesk:
     """Point every action module at a desk over the per-test demo database."""
     desk = ServiceDesk(demo_factory)
-    for module in ("actions.forms", "actions.tickets", "actions.handoff", "actions.conversation"):
+    modules = ("forms", "tickets", "handoff", "conversation", "orders")
+    for module in (f"actions.{name}" for name in modules):
         monkeypatch.setattr(f"{module}.default_desk", lambda: desk)
     handoffs = HandoffService(demo_factory)  # opened tickets look for a call-back to join
     monkeypatch.setattr("actions.tickets.default_handoff_service", lambda: handoffs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import (
@@ -161,8 +162,24 @@ def test_cancelling_something_that_exists_is_answered_from_the_knowledge_base(
     assert responses(dispatcher) == ["utter_kb_answer"]
     assert "预约" in dispatcher.messages[0]["title"]
     assert any(e.get("name") == "kb_search_id" and e.get("value") for e in events)
-    dispatcher, _ = run(ActionCancelOutsideForm(), make_tracker(text="帮我取消订单"), domain)
-    assert dispatcher.messages[0]["title"] == "取消订单"
+
+
+@pytest.mark.parametrize(
+    ("text", "entities", "order_slot"),
+    [
+        ("帮我取消订单", [], []),
+        ("拍错了 取消一下", [], []),
+        ("SO20261123012 取消", [("order_id", "SO20261123012")], ["SO20261123012"]),
+    ],
+)
+def test_cancelling_an_order_starts_the_order_cancellation(
+    knowledge, domain, text, entities, order_slot
+) -> None:
+    tracker = make_tracker(text=text, intent="cancel", entities=[entity(*e) for e in entities])
+    dispatcher, events = run(ActionCancelOutsideForm(), tracker, domain)
+    assert dispatcher.messages == []
+    assert [e["value"] for e in events if e.get("name") == "order_id"] == order_slot
+    assert events[-1] == {"event": "followup", "name": "order_cancel_form", "timestamp": None}
 
 
 def entity(name: str, value: str) -> dict:

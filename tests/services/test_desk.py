@@ -16,7 +16,7 @@ from bot.demo import load_demo_data
 from bot.handoff.policy import WEEKDAYS, BusinessHours
 from bot.services.customers import VerifiedOrder
 from bot.services.desk import ServiceDesk, ServiceUnavailable, load_request_config
-from bot.services.orders import UnknownOrder
+from bot.services.orders import OrderCancellation, UnknownOrder
 from bot.settings import PROJECT_ROOT, project_domain
 from bot.store.db import session_factory, upgrade_database
 
@@ -472,6 +472,7 @@ def test_order_reply_delivered(desk: ServiceDesk) -> None:
         "delivery_label": "已签收",
         "carrier_line": "\n快递：日日顺物流 RRS202611010001",
         "eta_line": "",
+        "amount": "3299.00",
     }
 
 
@@ -482,6 +483,7 @@ def test_order_reply_on_the_way(desk: ServiceDesk) -> None:
         "delivery_label": "已发货",
         "carrier_line": "\n快递：日日顺物流 RRS202611190008",
         "eta_line": "\n预计送达：11月27日 18:00",
+        "amount": "5898.00",
     }
 
 
@@ -495,6 +497,31 @@ def test_order_reply_pending_and_cancelled(desk: ServiceDesk) -> None:
         "",
         "",
     )
+
+
+@pytest.mark.parametrize(
+    ("order_no", "state"),
+    [
+        ("SO20261123012", OrderCancellation.CANCELLABLE),  # paid, not shipped
+        ("SO20261119008", OrderCancellation.SHIPPED),
+        (ZHANG_ORDER, OrderCancellation.DELIVERED),
+        ("SO20261112005", OrderCancellation.ALREADY_CANCELLED),
+    ],
+)
+def test_whether_an_order_can_still_be_cancelled(
+    desk: ServiceDesk, order_no: str, state: OrderCancellation
+) -> None:
+    assert desk.order_cancellation(order_no) is state
+
+
+def test_cancelling_an_unshipped_order(fresh_desk: ServiceDesk) -> None:
+    li = _verified(fresh_desk, "SO20261123012", LI_PHONE)
+    assert fresh_desk.cancel_order(li) is OrderCancellation.CANCELLED
+    order = fresh_desk.orders.delivery_status("SO20261123012")
+    assert (order.status, order.delivery_status, order.eta) == ("cancelled", "cancelled", None)
+    assert fresh_desk.order_reply("SO20261123012")["delivery_label"] == "已取消"
+    # asked again: it says so, and nothing changes
+    assert fresh_desk.cancel_order(li) is OrderCancellation.ALREADY_CANCELLED
 
 
 def test_order_reply_unknown_order(desk: ServiceDesk) -> None:

@@ -6,9 +6,12 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
-from bot.services.orders import OrderService, UnknownOrder
+from bot.services.orders import OrderCancellation, OrderService, UnknownOrder
+from bot.store.db import session_scope
+from bot.store.models import Customer, Order
 
 BEIJING = timezone(timedelta(hours=8))
 
@@ -47,3 +50,40 @@ def test_orders_for_customer_newest_first(demo_sessions: sessionmaker) -> None:
     orders = service.orders_for_customer(customer_id)
     assert [order.order_no for order in orders] == ["SO20261120009", "SO20261101001"]
     assert service.orders_for_customer(999_999) == []
+
+
+def _customer_id(sessions: sessionmaker, phone: str) -> int:
+    with session_scope(sessions) as session:
+        return session.execute(select(Customer.id).where(Customer.phone == phone)).scalar_one()
+
+
+def test_an_unshipped_order_is_cancelled_once(demo_sessions: sessionmaker) -> None:
+    orders, li = OrderService(demo_sessions), _customer_id(demo_sessions, "13900139000")
+    assert orders.cancel("so20261123012", li) is OrderCancellation.CANCELLED
+    order = orders.delivery_status("SO20261123012")
+    assert (order.status, order.delivery_status, order.eta) == ("cancelled", "cancelled", None)
+    assert orders.cancel("SO20261123012", li) is OrderCancellation.ALREADY_CANCELLED
+
+
+def test_an_order_that_shipped_meanwhile_is_not_cancelled(demo_sessions: sessionmaker) -> None:
+    orders, li = OrderService(demo_sessions), _customer_id(demo_sessions, "13900139000")
+    with session_scope(demo_sessions) as session:
+        session.execute(
+            update(Order).where(Order.order_no == "SO20261123012").values(delivery_status="shipped")
+        )
+    assert orders.cancel("SO20261123012", li) is OrderCancellation.SHIPPED
+    assert orders.delivery_status("SO20261123012").status == "paid"
+
+
+def test_a_delivered_order_is_returned_not_cancelled(demo_sessions: sessionmaker) -> None:
+    orders, zhang = OrderService(demo_sessions), _customer_id(demo_sessions, "13800138000")
+    assert orders.cancel("SO20261101001", zhang) is OrderCancellation.DELIVERED
+
+
+def test_nobody_cancels_another_customers_order(demo_sessions: sessionmaker) -> None:
+    orders, zhang = OrderService(demo_sessions), _customer_id(demo_sessions, "13800138000")
+    with pytest.raises(UnknownOrder):
+        orders.cancel("SO20261123012", zhang)
+    with pytest.raises(UnknownOrder):
+        orders.cancel("SO20991231999", zhang)
+    assert orders.delivery_status("SO20261123012").status == "paid"
