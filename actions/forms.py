@@ -148,6 +148,12 @@ def _escalated_since_last_message(tracker: Tracker) -> bool:
     )
 
 
+def _time_slot_said(value: Any, said: str) -> str | None:
+    """The slot in the whole message when the value came from it: the NLU may take "8点" out
+    of "晚上8点", and 8 o'clock alone is a morning."""
+    return parse_time_slot(said if str(value) in said else str(value))
+
+
 def _other_order_asked_about(tracker: Tracker) -> str | None:
     """The order number of a status question about another order asked while a request is
     under way for a verified one ("另外SO20261120009这单发货了吗")."""
@@ -216,10 +222,39 @@ _DELIVERY_ADDRESS_WORDS = re.compile(
 )
 
 
+_NOT_THE_DELIVERY_ADDRESS = re.compile(
+    r"(?:不要|不是|不用|不在|别用|别送|不对|换个?|改个?)[^，,。；;！!]{0,4}(?:地址|这里|那里)"
+    r"|新地址|搬家|搬了|地址(?:不对|错了|变了|改了)"
+)
+_ADDRESS_LEAD_IN = re.compile(
+    r"^(?:(?:新的?|现在的?|正确的?|我的?)?地址(?:应该)?(?:是|为|在|改成|改为|换成)?"
+    r"|(?:应该)?是|改成|改到|换成|送到|寄到|上门到|来)[:：\s]*"
+)
+
+
 def _points_to_delivery_address(text: str) -> bool:
     """The customer points to the delivery address offered as a button, in words
-    ("就是送货地址", "送貨地址", "对")."""
-    return bool(_DELIVERY_ADDRESS_WORDS.search(to_simplified(text)))
+    ("就是送货地址", "送貨地址", "对") -- not away from it ("不要送货地址，送到我公司：…")."""
+    folded = to_simplified(text)
+    return bool(_DELIVERY_ADDRESS_WORDS.search(folded)) and not _NOT_THE_DELIVERY_ADDRESS.search(
+        folded
+    )
+
+
+def _address_part(text: str) -> str:
+    """The address in an answer that says more ("不是这个地址，我搬家了，新地址是北京市…" →
+    "北京市…"): clauses before the first one that names a place are dropped, then what
+    follows a colon, then lead-in words ("地址是", "送到")."""
+    clauses = re.split(r"(?<=[，,。；;！!])", text)
+    first = next((i for i, c in enumerate(clauses) if _ADDRESS_MARKERS.search(c)), None)
+    if first is None:
+        return text
+    rest = "".join(clauses[first:]).strip()
+    after_colon = re.split(r"[:：]", rest, maxsplit=1)[-1].strip()
+    if _ADDRESS_MARKERS.search(after_colon):
+        rest = after_colon
+    stripped = _ADDRESS_LEAD_IN.sub("", rest, count=1)
+    return stripped if _ADDRESS_MARKERS.search(stripped) else rest
 
 
 def _answer_in_passing(question: str, sender_id: str, dispatcher: CollectingDispatcher) -> None:
@@ -739,7 +774,7 @@ class IdentityFormValidation(FormValidationAction):
                 return {"appointment_date": earlier}
             dispatcher.utter_message(response="utter_invalid_date")
             return {"appointment_date": None}
-        slot = parse_time_slot(str(value))
+        slot = _time_slot_said(value, said)
         result: dict[str, Any] = {"appointment_date": day.isoformat()}
         if slot and not tracker.get_slot("time_slot"):
             result["time_slot"] = time_slot_label(slot)
@@ -748,7 +783,7 @@ class IdentityFormValidation(FormValidationAction):
     def validate_time_slot(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        slot = parse_time_slot(str(value))
+        slot = _time_slot_said(value, str(tracker.latest_message.get("text") or ""))
         if slot is None:
             if tracker.get_slot("requested_slot") != "time_slot":
                 # A stray word read as a time ("快点来", "便宜点") is no answer to a question
@@ -796,7 +831,8 @@ class IdentityFormValidation(FormValidationAction):
         )
         if delivery and (text == delivery or _points_to_delivery_address(text)):
             return {"address": delivery}
-        result = self._validate_description("address", value, dispatcher, tracker)
+        text = _address_part(text)
+        result = self._validate_description("address", text, dispatcher, tracker)
         if result["address"] and not _ADDRESS_MARKERS.search(text):
             if looks_like_question(text):
                 _answer_in_passing(text, tracker.sender_id, dispatcher)

@@ -13,8 +13,22 @@ TIME_SLOTS = {
     "morning": ("上午", "早上", "早晨", "早点", "am", "morning"),
     "afternoon": ("下午", "中午", "午后", "pm", "afternoon"),
     "evening": ("晚上", "傍晚", "晚间", "夜里", "evening", "night"),
+    "any": (
+        "全天均可",
+        "都行",
+        "都可以",
+        "随便",
+        "任何时间",
+        "什么时候都",
+        "全天",
+        "整天",
+        "anytime",
+    ),
 }
 """Slot key → words that mean it; the Chinese label shown back is the first word."""
+SLOT_HOURS = {"morning": (8, 12), "afternoon": (12, 18), "evening": (18, 21)}
+"""Hours (24 h clock, end inclusive for the evening) a visit in each slot can start."""
+_HOUR = re.compile(r"(\d{1,2})\s*(?:点|:|：|时)")
 
 _RELATIVE_DAYS = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2, "大后天": 3}
 _WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "末": 5}
@@ -108,7 +122,8 @@ def bookable(day: date, today: date) -> bool:
 
 
 def parse_time_slot(text: str) -> str | None:
-    """Map "下午吧" / "PM" / "9点到12点" to a slot key (morning / afternoon / evening)."""
+    """Map "下午吧" / "PM" / "晚上8点" / "随便" to a slot key (morning / afternoon / evening /
+    any).  An hour outside every slot ("晚上10点", "早上7点") is None: no visit then."""
     lowered = to_simplified(text).lower()
     # Period words first, in the order they appear ("晚上9点到12点" is an evening).
     found = [
@@ -117,17 +132,24 @@ def parse_time_slot(text: str) -> str | None:
         for word in words
         if word in lowered
     ]
-    if found:
-        return min(found)[1]
-    if match := re.search(r"(\d{1,2})\s*[点:：]", lowered):
-        hour = int(match[1])
-        if 8 <= hour < 12:
-            return "morning"
-        if 12 <= hour < 18:
-            return "afternoon"
-        if 18 <= hour <= 21:
-            return "evening"
-    return None
+    period = min(found)[1] if found else None
+    match = _HOUR.search(lowered)
+    if match is None:
+        return period
+    hour = int(match[1])
+    if period in ("afternoon", "evening") and hour < 12:
+        hour += 12  # "晚上8点" is 20:00
+    by_hour = next(
+        (
+            key
+            for key, (start, end) in SLOT_HOURS.items()
+            if start <= hour < end or (key == "evening" and hour == end)
+        ),
+        None,
+    )
+    if period in (None, "any") or (period == "afternoon" and hour == 12):
+        return by_hour  # "中午12点" is the afternoon's first hour
+    return period if by_hour == period else None
 
 
 def format_day(day: date) -> str:

@@ -318,7 +318,21 @@ def test_time_slot_is_normalised(desk, domain) -> None:
     }
     dispatcher = CollectingDispatcher()
     asked = make_tracker({"requested_slot": "time_slot"})
-    assert form.validate_time_slot("都行", dispatcher, asked, domain) == {"time_slot": None}
+    assert form.validate_time_slot("凌晨", dispatcher, asked, domain) == {"time_slot": None}
+    assert responses(dispatcher) == ["utter_invalid_time_slot"]
+    assert form.validate_time_slot("都行", dispatcher, asked, domain) == {"time_slot": "全天均可"}
+
+
+def test_the_hour_is_read_with_its_part_of_the_day(desk, domain) -> None:
+    """QA: the NLU took "8点" out of "晚上8点" and the visit was booked for the morning."""
+    form = validation("repair_form")
+    said = make_tracker({"requested_slot": "time_slot"}, text="晚上8点")
+    assert form.validate_time_slot("8点", CollectingDispatcher(), said, domain) == {
+        "time_slot": "晚上"
+    }
+    dispatcher = CollectingDispatcher()
+    late = make_tracker({"requested_slot": "time_slot"}, text="晚上10点")
+    assert form.validate_time_slot("10点", dispatcher, late, domain) == {"time_slot": None}
     assert responses(dispatcher) == ["utter_invalid_time_slot"]
 
 
@@ -444,6 +458,29 @@ def test_a_typed_address_is_taken_as_said(desk, domain, said) -> None:
         said, CollectingDispatcher(), tracker, domain
     )
     assert result == {"address": said}
+
+
+@pytest.mark.parametrize(
+    ("said", "address"),
+    [
+        ("不要送货地址，送到我公司：成都市高新区天府三街199号5楼", "成都市高新区天府三街199号5楼"),
+        (
+            "不是这个地址，我搬家了，新地址是北京市海淀区中关村大街1号院2号楼301",
+            "北京市海淀区中关村大街1号院2号楼301",
+        ),
+        ("地址不对，是广州市越秀区北京路100号", "广州市越秀区北京路100号"),
+    ],
+)
+def test_a_new_address_said_against_the_delivery_address_is_the_address(
+    desk, domain, said, address
+) -> None:
+    """QA: "不要送货地址，送到我公司：…" booked the visit at the delivery address."""
+    tracker = make_tracker(
+        {"requested_slot": "address", "verified_customer": ORDER, "order_id": ORDER}, text=said
+    )
+    form = validation("repair_form")
+    result = form.validate_address(said, CollectingDispatcher(), tracker, domain)
+    assert result == {"address": address}
 
 
 def test_words_that_name_no_place_are_no_address(desk, domain) -> None:

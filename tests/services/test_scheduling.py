@@ -145,9 +145,25 @@ def test_parse_time_slot(text: str, slot: str) -> None:
     assert parse_time_slot(text) == slot
 
 
-@pytest.mark.parametrize("text", ["", "随便", "都行", "7点", "23点", "凌晨"])
+@pytest.mark.parametrize("text", ["", "7点", "23点", "凌晨", "晚上10点", "早上7点", "晚上12点"])
 def test_unknown_time_slot_gives_none(text: str) -> None:
+    """No visit starts then: the customer is asked for one of the slots."""
     assert parse_time_slot(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "slot"),
+    [
+        ("晚上8点", "evening"),  # QA: booked as a morning (8 o'clock read alone)
+        ("下午3点", "afternoon"),  # QA: refused
+        ("中午12点", "afternoon"),
+        ("15:00", "afternoon"),
+        ("随便哪个时段都行", "any"),  # QA: asked again; the dispatcher may pick
+        ("都行", "any"),
+    ],
+)
+def test_a_time_of_day_with_its_hour(text: str, slot: str) -> None:
+    assert parse_time_slot(text) == slot
 
 
 def test_time_slot_label() -> None:
