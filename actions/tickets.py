@@ -210,7 +210,7 @@ class OpenTicketAction(Action, ABC):
                 return identity_lost(dispatcher, tracker)
             existing = desk.open_duplicate(kind, verified, answers)
             if existing is not None:
-                return self._added_to_existing(existing, answers, desk, dispatcher)
+                return self._added_to_existing(existing, answers, desk, dispatcher, tracker)
             if kind == "message":
                 named = desk.open_ticket_named_in(verified, str(answers["request_reason"]))
                 if named is not None:
@@ -272,9 +272,11 @@ class OpenTicketAction(Action, ABC):
         answers: dict[str, Any],
         desk: ServiceDesk,
         dispatcher: CollectingDispatcher,
+        tracker: Tracker,
     ) -> list[EventType]:
         """The same request is already under way: what the customer said this time goes onto
-        that ticket as a note, and no second ticket is opened."""
+        that ticket as a note, and no second ticket is opened; a call-back promised in this
+        chat is about that ticket."""
         said = "；".join(
             str(answers[slot])
             for slot in ("fault_description", "request_reason", "address", "appointment")
@@ -287,6 +289,7 @@ class OpenTicketAction(Action, ABC):
             category_label=ticket.category_label,
             status_label=ticket.status_label,
         )
+        _tell_pending_callback(tracker, ticket, desk, dispatcher)
         return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
 
     @staticmethod
@@ -307,14 +310,21 @@ class OpenTicketAction(Action, ABC):
             category_label=ticket.category_label,
             status_label=ticket.status_label,
         )
-        callback_due = link_pending_callback(tracker.sender_id, ticket.ticket_no)
-        if callback_due is not None:
-            dispatcher.utter_message(
-                response="utter_handoff_callback_pending",
-                ticket_id=ticket.ticket_no,
-                callback_due=format_time(callback_due, desk.policy),
-            )
+        _tell_pending_callback(tracker, ticket, desk, dispatcher)
         return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
+
+
+def _tell_pending_callback(
+    tracker: Tracker, ticket: TicketView, desk: ServiceDesk, dispatcher: CollectingDispatcher
+) -> None:
+    """A call-back promised in this chat is about ``ticket`` now: linked, and its time said."""
+    callback_due = link_pending_callback(tracker.sender_id, ticket.ticket_no)
+    if callback_due is not None:
+        dispatcher.utter_message(
+            response="utter_handoff_callback_pending",
+            ticket_id=ticket.ticket_no,
+            callback_due=format_time(callback_due, desk.policy),
+        )
 
 
 def ticket_opened_in_this_chat(tracker: Tracker, kind: str | None = None) -> tuple[str | None, int]:

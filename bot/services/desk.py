@@ -139,6 +139,12 @@ class RequestConfig:
             return False
         return intent == "affirm" or any(word in folded for word in self.order_cancel_go)
 
+    def is_urgent(self, kind: RequestKind, answers: Mapping[str, Any]) -> bool:
+        """Whether the described problem names a danger or a failed installation.  Only the
+        described problem counts: a product ("燃气热水器") or an address is no emergency."""
+        described = str(answers.get(kind.urgent_when) or "") if kind.urgent_when else ""
+        return any(word in described for word in self.urgent_fault_words)
+
     def follows_up(self, text: str, category: str) -> bool:
         """Whether ``text`` chases a ticket of ``category`` rather than raising something new
         ("退款半个月了还没到" chases no repair)."""
@@ -389,8 +395,7 @@ class ServiceDesk:
         }
         # Only the described problem counts: a product ("燃气热水器") or an address is no
         # emergency.
-        described = str(answers.get(kind.urgent_when) or "") if kind.urgent_when else ""
-        if any(word in described for word in config.urgent_fault_words):
+        if config.is_urgent(kind, answers):
             need_class = "urgent"
         summary = kind.summary + ("：" + next(iter(details.values())) if details else "")
         try:
@@ -418,25 +423,32 @@ class ServiceDesk:
     def open_duplicate(
         self, kind_name: str, verified: VerifiedOrder, answers: Mapping[str, Any]
     ) -> TicketView | None:
-        """The ticket still under way that this assistant opened for the same request — same
-        kind, order and product ("电饭煲煮饭夹生 要报修" submitted twice) — which a new form
-        adds to rather than duplicates.  Only requests about a product are matched; messages
-        and complaints are not."""
-        kind = load_request_config().kinds[kind_name]
+        """The ticket still under way for the same request — same kind, order and product
+        ("电饭煲煮饭夹生 要报修" submitted twice), or one of the same category opened by an
+        agent or another channel for that product — which a new form adds to rather than
+        duplicates.  Only requests about a product are matched; messages and complaints are
+        not."""
+        config = load_request_config()
+        kind = config.kinds[kind_name]
         product = answers.get("product")
-        if "product" not in kind.fields or not product:
-            return None
+        if "product" not in kind.fields or not product or config.is_urgent(kind, answers):
+            return None  # an urgent report ("插头冒烟了") gets its own urgent ticket
         try:
             tickets = self.tickets.tickets_for_customer(verified.customer_id)
         except SQLAlchemyError as exc:
             raise ServiceUnavailable from exc
+        known = product_by_alias(str(product))
         for ticket in tickets:  # newest first
-            if (
-                ticket.status not in SETTLED_TICKET_STATUSES
-                and ticket.order_no == verified.order_no
-                and ticket.summary.startswith(kind.summary)
-                and ticket.details.get(kind.fields["product"]) == str(product)
-            ):
+            if ticket.status in SETTLED_TICKET_STATUSES or ticket.order_no != verified.order_no:
+                continue
+            ours = any(ticket.summary.startswith(k.summary) for k in config.kinds.values())
+            same_request = ticket.summary.startswith(kind.summary) or (
+                not ours and ticket.category == kind.category
+            )
+            same_product = ticket.details.get(kind.fields["product"]) == str(product) or (
+                known is not None and known.sku in _ticket_skus(ticket)
+            )
+            if same_request and same_product:
                 return ticket
         return None
 

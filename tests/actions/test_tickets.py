@@ -16,6 +16,11 @@ from tests.actions.conftest import make_tracker, responses
 
 ORDER, PHONE = "SO20261101001", "13800138000"
 VERIFIED = {"order_id": ORDER, "phone": PHONE, "verified_customer": ORDER}
+RICE_COOKER_ORDER = {  # Zhang's other order: 电饭煲 + 吹风机, no ticket
+    "order_id": "SO20261120009",
+    "phone": PHONE,
+    "verified_customer": "SO20261120009",
+}
 
 
 def run(action, tracker, domain):
@@ -58,8 +63,8 @@ def test_a_return_past_the_seven_days_is_taken_down_and_the_customer_told(
 def test_submitted_repair_opens_a_ticket_with_appointment(desk, demo_factory, domain) -> None:
     before = ticket_count(demo_factory)
     slots = dict(
-        VERIFIED,
-        product="滚筒洗衣机",
+        RICE_COOKER_ORDER,  # the washer's repair is already under way (T20261120-0001)
+        product="电饭煲",
         fault_description="底部漏水 报E3",
         address="北京市朝阳区建国路88号",
         appointment_date="2026-11-28",
@@ -103,6 +108,22 @@ def test_the_same_request_submitted_again_adds_to_its_ticket(desk, demo_factory,
     # and once the first is settled, the same product may be reported again
     desk.withdraw_request(ticket_no)
     dispatcher, _ = run(open_action("repair"), make_tracker(again), domain)
+    assert responses(dispatcher)[0] == "utter_ticket_opened"
+
+
+def test_a_repair_already_under_way_from_another_channel_is_not_opened_twice(
+    desk, demo_factory, domain
+) -> None:
+    """QA: Zhang's washer has repair T20261120-0001 (opened on WeChat, overdue); reporting
+    the washer's fault again in the chat opened a second repair ticket."""
+    before = ticket_count(demo_factory)
+    washer = dict(VERIFIED, product="滚筒洗衣机", fault_description="脱水还是响", address="上海1号")
+    dispatcher, slots = run(open_action("repair"), make_tracker(washer), domain)
+    assert responses(dispatcher) == ["utter_request_already_open"]
+    assert slots["ticket_id"] == "T20261120-0001"
+    assert ticket_count(demo_factory) == before
+    # an installation of the same washer is another request
+    dispatcher, _ = run(open_action("installation"), make_tracker(washer), domain)
     assert responses(dispatcher)[0] == "utter_ticket_opened"
 
 

@@ -110,9 +110,9 @@ def test_a_customer_asks_and_the_assistant_answers(page: Page, webchat, screensh
 
 def test_quick_replies_send_the_payload_and_show_the_title(page: Page, webchat, screenshot):
     widget = Widget(page, webchat).load().open()
-    widget.say("我家洗衣机漏水了 派人来修一下")
-    widget.say("SO20261101001")
-    widget.say("13800138000")  # the opening message described the fault: next, the address
+    widget.say("我家空调漏水了 派人来修一下")
+    widget.say("SO20261105003")  # 王芳's air conditioners (the washer's repair is under way)
+    widget.say("13700137000")  # the opening message described the fault: next, the address
     widget.say("北京市朝阳区建国路88号3单元502")
     widget.say("明天")
     choices = page.locator(".shc-replies:not(.shc-replies-used) .shc-reply")
