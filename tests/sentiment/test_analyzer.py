@@ -224,6 +224,15 @@ def test_how_often_a_fault_shows_is_no_repeated_failure(
     assert fed_up.escalate and "repeated_failure" in fed_up.reasons
 
 
+@pytest.mark.parametrize("text", ["空调滴水 E1 报警，怎么办", "洗衣机一直报警 显示E21 怎么回事"])
+def test_an_appliance_alarm_is_no_threat(analyzer: SentimentAnalyzer, text: str) -> None:
+    """QA: "报警" of an error code read as calling the police and brought in a person."""
+    result = analyzer.analyse(text)
+    assert not result.escalate and "threat" not in result.reasons, result
+    assert "threat" in analyzer.analyse("再不给退我就报警").reasons
+    assert "safety" in analyzer.analyse("燃气报警器响了").reasons
+
+
 def test_a_cooking_fault_reported_calmly_brings_in_no_one(analyzer: SentimentAnalyzer) -> None:
     """ "夹生" is how a rice cooker fails, not anger: the report goes to the repair form."""
     result = analyzer.analyse("电饭煲煮饭夹生 要报修")
