@@ -42,6 +42,18 @@ ORDER_NEXT_STEPS = (
 )
 TICKET_NEXT_STEPS = ("query_ticket_status", "leave_message")
 ACTION_LISTEN = "action_listen"
+REQUEST_FORMS = {
+    "report_fault": "repair_form",
+    "request_return": "return_form",
+    "request_exchange": "exchange_form",
+    "request_installation": "installation_form",
+    "book_maintenance": "maintenance_form",
+    "price_dispute": "price_dispute_form",
+    "query_order": "order_status_form",
+}
+"""The form each request intent starts (data/rules.yml starts them the same way)."""
+MIN_REQUEST_CONFIDENCE = 0.1
+"""How sure the NLU must be of a request read beside an order number it took for an inform."""
 
 
 def missed_just_before(tracker: Tracker) -> bool:
@@ -113,6 +125,9 @@ class ActionNoteDetails(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        form = _request_with_details(tracker)
+        if form:
+            return [*_details_kept(tracker), FollowupAction(form)]
         found = _numbers_in(tracker)
         phone = found.get("phone")
         kept: list[EventType] = [SlotSet("phone", phone)] if phone else []
@@ -150,6 +165,22 @@ def _numbers_in(tracker: Tracker) -> dict[str, str]:
         "phone": normalise_phone(found.get("phone") or "") or "",
     }
     return {slot: value for slot, value in numbers.items() if value}
+
+
+def _request_with_details(tracker: Tracker) -> str | None:
+    """The form to start for "我要报修 SO20261110004 13600136000 冰箱咔咔响": the NLU takes a
+    message full of numbers for an inform, yet its words ask for a service, the likeliest
+    request after the inform."""
+    if not _numbers_in(tracker).get("order_id"):
+        return None
+    ranking = [
+        r
+        for r in tracker.latest_message.get("intent_ranking") or []
+        if r.get("name") not in ("inform", "nlu_fallback")
+    ]
+    if not ranking or float(ranking[0].get("confidence") or 0) < MIN_REQUEST_CONFIDENCE:
+        return None
+    return REQUEST_FORMS.get(str(ranking[0].get("name")))
 
 
 def _details_kept(tracker: Tracker) -> list[EventType]:

@@ -65,15 +65,38 @@ _ORDER_NO_IN_TEXT = re.compile(r"SO\d{6,}", re.IGNORECASE)
 _PHONE_IN_TEXT = re.compile(r"(?:\+?86)?1\d{10}")
 
 
-def _words_beyond(text: str, entities: list[dict[str, Any]]) -> str:
-    """What is left of ``text`` once the given entities' spans are cut out, without spaces and
-    punctuation."""
+def _cut(text: str, entities: list[dict[str, Any]]) -> str:
+    """``text`` with the given entities' spans cut out."""
     kept = list(text)
     for entity in entities:
         start, end = entity.get("start"), entity.get("end")
         if isinstance(start, int) and isinstance(end, int):
             kept[start:end] = [""] * (end - start)
-    return re.sub(r"[\W_]+", "", "".join(kept))
+    return "".join(kept)
+
+
+def _words_beyond(text: str, entities: list[dict[str, Any]]) -> str:
+    """What is left of ``text`` once the given entities' spans are cut out, without spaces and
+    punctuation."""
+    return re.sub(r"[\W_]+", "", _cut(text, entities))
+
+
+def _without_identifiers(text: str, tracker: Tracker) -> str:
+    """The latest message without its order, ticket and phone numbers: "我要报修 SO… 138…
+    冰箱咔咔响" describes the fault as "我要报修 冰箱咔咔响" (the numbers have their slots, and a
+    phone number does not belong in a ticket's text)."""
+    latest = tracker.latest_message or {}
+    if text != str(latest.get("text") or ""):
+        return text
+    numbers = [
+        e
+        for e in latest.get("entities") or []
+        if e.get("entity") in ("order_id", "ticket_id", "phone")
+    ]
+    if not numbers:
+        return text
+    cut = re.sub(r"\s*[,，、;；]?\s*(?:[,，、;；]\s*)+", "，", _cut(text, numbers))
+    return re.sub(r"\s{2,}", " ", cut).strip(" ，,、;；")
 
 
 def _details_only(text: str, tracker: Tracker) -> list[dict[str, Any]]:
@@ -734,12 +757,12 @@ class IdentityFormValidation(FormValidationAction):
                 return {}
             if _names_a_hazard(tracker):
                 # A safety risk ("热水器漏电 手碰到麻了一下") is the message however short.
-                return {slot: text.strip()}
+                return {slot: _without_identifiers(text, tracker).strip()}
             if not _says_what_about(tracker, text, intent):
                 return {}  # "人呢？？？回个话行不行": the form asks what it is about
         elif intent in DIGRESSION_INTENTS:
             return {}
-        answer = load_request_config().opening_answer(form, text)
+        answer = load_request_config().opening_answer(form, _without_identifiers(text, tracker))
         return answer if slot in answer else {}
 
     async def extract_fault_description(

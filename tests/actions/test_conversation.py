@@ -404,6 +404,28 @@ def test_a_withdrawn_ticket_owes_no_call_back(desk, demo_factory, domain) -> Non
     assert all(c.ticket_no != opened.ticket_no for c in handoffs.callbacks())
 
 
+def test_a_request_sent_with_its_order_and_phone_starts_its_form(desk, domain) -> None:
+    """QA: "我要报修 SO20261110004 13600136000 冰箱咔咔响" read as an inform got "这个订单需要
+    办理什么？"; the words ask for a repair, the NLU's runner-up."""
+    text = "我要报修 SO20261110004 13600136000 冰箱咔咔响"
+    entities = [entity("order_id", "SO20261110004"), entity("phone", "13600136000")]
+    ranking = [
+        {"name": "inform", "confidence": 0.85},
+        {"name": "report_fault", "confidence": 0.14},
+        {"name": "greet", "confidence": 0.01},
+    ]
+    tracker = make_tracker(text=text, ranking=ranking, entities=entities)
+    dispatcher, events = run(ActionNoteDetails(), tracker, domain)
+    assert dispatcher.messages == []
+    assert events[-1]["name"] == "repair_form"
+    assert slots_set(events) == {"order_id": "SO20261110004", "phone": "13600136000"}
+    # the numbers alone are only noted
+    alone = [{"name": "inform", "confidence": 0.97}, {"name": "report_fault", "confidence": 0.02}]
+    tracker = make_tracker(text="SO20261110004", ranking=alone, entities=entities[:1])
+    dispatcher, _ = run(ActionNoteDetails(), tracker, domain)
+    assert responses(dispatcher) == ["utter_noted_order"]
+
+
 def test_numbers_in_a_message_the_bot_could_not_place_are_kept(domain) -> None:
     """QA: "扫地机器人到哪了 SO20261118007 15800158000" went to "您是想…"; the order lookup
     picked next asked for the order number again."""

@@ -736,6 +736,20 @@ def test_a_repair_request_that_describes_the_fault_is_not_asked_for_it(desk, dom
     assert asyncio.run(form.extract_fault_description(CollectingDispatcher(), later, domain)) == {}
 
 
+def test_the_opening_fault_description_leaves_out_the_numbers(desk, domain) -> None:
+    """QA: the ticket's fault text held the customer's phone number."""
+    text = "我要报修 SO20261110004 13600136000 冰箱咔咔响"
+    numbers = [("order_id", "SO20261110004"), ("phone", "13600136000")]
+    entities = [
+        {"entity": name, "value": v, "start": text.index(v), "end": text.index(v) + len(v)}
+        for name, v in numbers
+    ]
+    opening = make_tracker(text=text, intent="inform", entities=entities)
+    form = validation("repair_form")
+    extracted = asyncio.run(form.extract_fault_description(CollectingDispatcher(), opening, domain))
+    assert extracted == {"fault_description": "我要报修 冰箱咔咔响"}
+
+
 def test_each_form_takes_only_its_own_opening_answer(desk, knowledge, domain) -> None:
     price = make_tracker(text="买了三天降价了200 能补差价吗", intent="price_dispute")
     extract = validation("price_dispute_form").extract_request_reason

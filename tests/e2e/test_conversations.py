@@ -384,6 +384,22 @@ def test_an_upset_chase_with_nobody_online_goes_onto_the_ticket_it_names(assista
     assert assistant.ticket_count() == before
 
 
+def test_an_unshipped_order_is_cancelled_in_the_chat_once_confirmed(assistant) -> None:
+    sender = "e2e-order-cancel"
+    assert "订单号" in assistant.texts(sender, "拍错了 帮我把订单取消")
+    assistant.texts(sender, "SO20261123012")  # 李娜's water purifier: paid, not shipped
+    asked = assistant.say(sender, "13900139000")
+    assert "确认取消" in asked[-1]["text"] and "2999.00" in asked[-1]["text"]
+    assert [b["title"] for b in asked[-1]["buttons"]] == ["确认取消", "不取消了"]
+    assert "已取消" in assistant.texts(sender, asked[-1]["buttons"][0]["payload"])
+    assert "已取消" in assistant.texts(sender, "我的订单到哪了")  # the store says so too
+
+    sender = "e2e-order-kept"
+    assistant.texts(sender, "SO20261124013 不要了 取消吧")
+    assert "确认取消" in assistant.texts(sender, "18600186000")
+    assert "不取消" in assistant.texts(sender, "算了 还是留着吧")
+
+
 def test_cancel_in_the_middle_submits_nothing(assistant) -> None:
     sender = "e2e-cancel"
     before = assistant.ticket_count()
