@@ -298,10 +298,11 @@ class ActionLeaveRequest(ActionCancelRequest):
 
 
 class ActionSwitchRequest(Action):
-    """ "还是换货吧" at the return reason, "不修了 直接换一台" during a repair: the request
-    changes (rules in data/rules.yml start the new form).  The verified order and product
-    carry over; the reason is asked afresh, except that a fault already described for the
-    repair is the reason for the return or exchange."""
+    """ "还是换货吧" at the return reason, "不修了 直接换一台" during a repair, "算了还是修一
+    下吧" during a return: the request changes (rules in data/rules.yml start the new form).
+    The verified order and product carry over; the reason is asked afresh, except that a
+    fault already described for the repair is the reason for the return or exchange, and
+    their reason the fault to repair."""
 
     def name(self) -> str:
         return "action_switch_request"
@@ -313,6 +314,10 @@ class ActionSwitchRequest(Action):
         label = intent_labels().get(str(intent), "")
         dispatcher.utter_message(response="utter_request_switched", request_label=label)
         # Whatever the switching message filled (it answered no question of the new form)
-        # is dropped; only a fault described before it is carried over as the reason.
+        # is dropped; only a fault described before it is carried over as the reason, and a
+        # return or exchange reason ("画面有条竖线") as the fault to repair.
         fault = value_before_latest_message(tracker, "fault_description")
+        if intent == "report_fault":
+            reason = value_before_latest_message(tracker, "request_reason")
+            return [SlotSet("fault_description", reason or None), SlotSet("request_reason", None)]
         return [SlotSet("request_reason", fault or None)]

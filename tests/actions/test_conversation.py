@@ -365,6 +365,16 @@ def test_a_repair_switched_to_an_exchange_keeps_the_fault_as_the_reason(domain) 
     assert slots_set(events) == {"request_reason": "洗衣机漏水了"}
 
 
+def test_a_return_switched_to_a_repair_keeps_the_reason_as_the_fault(domain) -> None:
+    """QA: "…算了还是修一下吧" at the return reason stayed a return."""
+    text = "算了还是修一下吧"
+    tracker = make_tracker({"request_reason": "画面有条竖线"}, text=text, intent="report_fault")
+    tracker.events.insert(0, {"event": "slot", "name": "request_reason", "value": "画面有条竖线"})
+    dispatcher, events = run(ActionSwitchRequest(), tracker, domain)
+    assert dispatcher.messages[0]["request_label"] == "报修"
+    assert slots_set(events) == {"fault_description": "画面有条竖线", "request_reason": None}
+
+
 def test_a_withdrawal_given_up_is_not_left_for_a_later_lookup(desk, domain) -> None:
     """Identity never checked (locked out): the withdrawal asked for is dropped, so a later
     "T… 到哪了" in the chat shows the ticket rather than cancelling it."""

@@ -463,7 +463,7 @@ def test_customer_corrects_the_date_before_choosing_a_time_slot(assistant) -> No
     assistant.texts(sender, "上海市浦东新区世纪大道100号")
     assistant.texts(sender, "明天")
     corrected = assistant.texts(sender, "不对 改成后天")
-    assert "时段" in corrected and "请选择上午、下午或晚上" not in corrected
+    assert "时段" in corrected and "请选其中一个" not in corrected
     done = assistant.texts(sender, "下午")
     day_after_tomorrow = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=2)
     assert f"已预约 {format_day(day_after_tomorrow)}下午" in done

@@ -584,6 +584,9 @@ def test_the_forms_that_need_delivered_goods_are_forms_of_the_domain() -> None:
         ("repair_form", "request_exchange", "开不了机 换了插座也一样", False),
         ("return_form", "request_exchange", "搬家换了小房子 装不下", False),
         ("installation_form", "request_return", "不装了 退货", False),  # no switch configured
+        ("return_form", "report_fault", "算了还是修一下吧", True),
+        ("exchange_form", "report_fault", "不对 我是想修一下", True),
+        ("return_form", "report_fault", "修了两次都没修好 不想要了", False),  # the reason
     ],
 )
 def test_a_switch_of_request_needs_its_intent_and_its_words(
@@ -595,7 +598,11 @@ def test_a_switch_of_request_needs_its_intent_and_its_words(
 def test_every_switch_of_request_has_its_rule() -> None:
     """Each configured switch needs the rule that stops the form and starts the other."""
     rules = yaml.safe_load((PROJECT_ROOT / "data" / "rules.yml").read_text(encoding="utf-8"))
-    targets = {"request_return": "return_form", "request_exchange": "exchange_form"}
+    targets = {
+        "request_return": "return_form",
+        "request_exchange": "exchange_form",
+        "report_fault": "repair_form",
+    }
     found = {
         (rule["condition"][0]["active_loop"], rule["steps"][0]["intent"]): rule["steps"][-2]
         for rule in rules["rules"]
