@@ -6,6 +6,7 @@ import json
 import re
 from abc import abstractmethod
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from rasa_sdk import Action, Tracker
@@ -32,7 +33,13 @@ from bot.services.customers import (
 )
 from bot.services.desk import ServiceUnavailable, default_desk, load_request_config
 from bot.services.orders import UnknownOrder
-from bot.services.scheduling import bookable, parse_date, parse_time_slot, time_slot_label
+from bot.services.scheduling import (
+    bookable,
+    format_day,
+    parse_date,
+    parse_time_slot,
+    time_slot_label,
+)
 
 T = TypeVar("T")
 CONTACT_ONLY_FORMS = frozenset({"message_form", "complaint_form"})
@@ -46,7 +53,8 @@ _NO_ORDER = re.compile(
     r"|(?:忘了|忘记了?|不记得|找不到|不知道)(?:订单|单号)"
 )
 """What a customer without an order number to give says when asked for one."""
-MIN_DESCRIPTION_CHARS = 4
+MIN_DESCRIPTION_CHARS = 3
+"""A description shorter than this says nothing ("坏了"); "风太小" and "不制冷" do."""
 DIGRESSION_INTENTS = {
     "cancel",
     "ask_question",
@@ -481,8 +489,10 @@ class IdentityFormValidation(FormValidationAction):
                 dispatcher.utter_message(
                     response="utter_ticket_no_needs_order", ticket_id=ticket_no
                 )
-            else:
+            elif re.search(r"\d|so|订单|单号", order_no, re.IGNORECASE):
                 dispatcher.utter_message(response="utter_invalid_order_id")
+            # Words with no number at all ("我说了我要退货！！") are no mistyped order
+            # number: the question is simply asked again.
             return {"order_id": None}
         verified = tracker.get_slot("verified_customer")
         if verified and verified != order_no:
@@ -796,6 +806,18 @@ class IdentityFormValidation(FormValidationAction):
                 earlier = value_before_latest_message(tracker, "appointment_date")
                 return {"appointment_date": earlier}
             dispatcher.utter_message(response="utter_invalid_date")
+            return {"appointment_date": None}
+        arrival = _read_order(
+            tracker.get_slot("verified_customer"), default_desk().expected_arrival, None
+        )
+        if arrival is not None and day <= arrival:
+            # An installation booked before the goods arrive: the technician would come to
+            # nothing.  The first day after the promised arrival is the earliest.
+            dispatcher.utter_message(
+                response="utter_date_before_arrival",
+                arrival=format_day(arrival),
+                earliest=format_day(arrival + timedelta(days=1)),
+            )
             return {"appointment_date": None}
         slot = _time_slot_said(value, said)
         result: dict[str, Any] = {"appointment_date": day.isoformat()}

@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
@@ -681,6 +681,17 @@ class ServiceDesk:
         if order.delivery_status != "delivered" or order.eta is None:
             return None
         return (self.today() - order.eta.astimezone(self.policy.timezone).date()).days
+
+    def expected_arrival(self, order_no: str) -> date | None:
+        """The day (business time zone) an order not yet received can be expected: its
+        promised day, but no earlier than today when out for delivery and tomorrow otherwise
+        (a late order arrives when it arrives).  None once delivered or cancelled, or with
+        no promise."""
+        order = self._order(order_no)
+        if order.eta is None or order.delivery_status in ("delivered", "cancelled"):
+            return None
+        soonest = self.today() + timedelta(days=order.delivery_status != "out_for_delivery")
+        return max(order.eta.astimezone(self.policy.timezone).date(), soonest)
 
     def days_overdue(self, order_no: str) -> int | None:
         """Whole days an order still on its way is past its promised arrival (business time

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import yaml
 from rasa_sdk import Action
 from rasa_sdk.executor import ActionExecutor
@@ -44,3 +46,13 @@ def test_every_form_validation_gets_the_domain() -> None:
 
 def test_the_served_actions_are_exactly_the_domain_actions() -> None:
     assert set(_served_actions()) == set(_send_domain_marks())
+
+
+def test_every_response_the_actions_send_is_in_the_domain() -> None:
+    """A response missing from domain.yml is silently not sent: the customer hears nothing."""
+    used: set[str] = set()
+    for source in (PROJECT_ROOT / "actions").glob("*.py"):
+        used |= set(re.findall(r"\"(utter_\w+)\"", source.read_text(encoding="utf-8")))
+    used.discard("utter_action")  # the metadata key naming the response a bot event sent
+    missing = used - set(project_domain()["responses"])
+    assert not missing, sorted(missing)

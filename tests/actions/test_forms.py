@@ -41,6 +41,14 @@ def test_malformed_order_number_gets_a_format_hint(raw, desk, domain) -> None:
     assert responses(dispatcher) == ["utter_invalid_order_id"]
 
 
+@pytest.mark.parametrize("said", ["我说了我要退货！！", "有帮助"])
+def test_words_without_a_number_are_asked_again_without_a_format_hint(desk, domain, said):
+    """QA: "我说了我要退货！！" at the order-number question got "订单号格式好像不对"."""
+    dispatcher = CollectingDispatcher()
+    result = validation("return_form").validate_order_id(said, dispatcher, make_tracker(), domain)
+    assert result == {"order_id": None} and dispatcher.messages == []
+
+
 def test_lower_case_order_number_is_accepted(desk, domain) -> None:
     result = validation("return_form").validate_order_id(
         "so20261101001", CollectingDispatcher(), make_tracker(), domain
@@ -273,6 +281,22 @@ def test_appointment_date_understands_relative_days_and_fills_the_time_slot(desk
         "明天上午", CollectingDispatcher(), make_tracker(), domain
     )
     assert result == {"appointment_date": tomorrow.isoformat(), "time_slot": "上午"}
+
+
+def test_an_installation_is_not_booked_before_the_goods_can_arrive(desk, domain) -> None:
+    """QA: SO20261123012 (paid, not shipped) got an installation for tomorrow."""
+    pending = {"verified_customer": "SO20261123012", "requested_slot": "appointment_date"}
+    form = validation("installation_form")
+    dispatcher = CollectingDispatcher()
+    result = form.validate_appointment_date("明天", dispatcher, make_tracker(pending), domain)
+    assert result == {"appointment_date": None}
+    assert responses(dispatcher) == ["utter_date_before_arrival"]
+    later = desk.today() + timedelta(days=5)
+    said = f"{later.month}月{later.day}日"
+    result = form.validate_appointment_date(
+        said, CollectingDispatcher(), make_tracker(pending), domain
+    )
+    assert result["appointment_date"] == later.isoformat()
 
 
 def test_a_date_cut_in_two_by_the_nlu_is_read_from_the_whole_message(desk, domain) -> None:
@@ -682,6 +706,10 @@ def test_too_short_fault_description_asks_for_more(desk, domain) -> None:
         "fault_description": None
     }
     assert responses(dispatcher) == ["utter_text_too_short"]
+    # QA: "风太小" was refused as too short
+    assert form.validate_fault_description("风太小", dispatcher, make_tracker(), domain) == {
+        "fault_description": "风太小"
+    }
 
 
 def test_a_date_given_for_the_fault_description_is_not_taken_as_one(desk, domain) -> None:

@@ -461,12 +461,14 @@ def test_customer_corrects_the_date_before_choosing_a_time_slot(assistant) -> No
     assistant.texts(sender, "SO20261119008")
     assistant.texts(sender, "13700137000")
     assistant.texts(sender, "上海市浦东新区世纪大道100号")
-    assistant.texts(sender, "明天")
-    corrected = assistant.texts(sender, "不对 改成后天")
+    # still on its way (due tomorrow at the earliest): the installation comes after it
+    assert "送达之后" in assistant.texts(sender, "明天")
+    assistant.texts(sender, "后天")
+    corrected = assistant.texts(sender, "不对 改成大后天")
     assert "时段" in corrected and "请选其中一个" not in corrected
     done = assistant.texts(sender, "下午")
-    day_after_tomorrow = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=2)
-    assert f"已预约 {format_day(day_after_tomorrow)}下午" in done
+    in_three_days = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=3)
+    assert f"已预约 {format_day(in_three_days)}下午" in done
 
 
 def test_nlu_server_answers_parses_and_its_loss_is_covered_in_process(assistant) -> None:

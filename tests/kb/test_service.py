@@ -145,6 +145,13 @@ def test_second_candidate_is_the_runner_up(service: KnowledgeService) -> None:
     assert offered >= 1
 
 
+def test_an_unlikely_runner_up_is_not_offered(service: KnowledgeService) -> None:
+    """QA: "退款多久到账" → not helpful → an article on marketing texts (score 0.004)."""
+    answer = service.answer("退款多久到账")
+    assert answer.hits[0].id == "refund-timeline"
+    assert answer.second_candidate is None
+
+
 def test_the_second_candidate_is_never_about_another_product(service: KnowledgeService) -> None:
     """ "嗡嗡响" also appears in the microwave article: no help for a humming fridge."""
     answer = service.answer("我的冰箱最近一直嗡嗡响 正常吗")
