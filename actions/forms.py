@@ -783,6 +783,16 @@ class IdentityFormValidation(FormValidationAction):
     async def extract_request_reason(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        note = load_request_config().person_only_note
+        if (
+            note
+            and self.form_name() == "message_form"
+            and tracker.get_slot("requested_slot") == "request_reason"
+            and tracker.get_intent_of_latest_message() == "request_human"
+        ):
+            # Asked what the message is, the customer asks for a person again: that is the
+            # message (a person calls back), not a question to ask a third time.
+            return {"request_reason": note}
         return self._opening_answer("request_reason", tracker)
 
     async def extract_complaint_detail(

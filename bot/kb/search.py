@@ -347,6 +347,7 @@ class Hit:
     score: float
     answer: str
     scenario: str
+    category: str = ""
 
 
 # ---- corpus and index -------------------------------------------------------------------
@@ -926,7 +927,7 @@ class KnowledgeBase:
         if not top.size or scores[top[0]] <= 0 or scores[top[0]] < limit:
             return []
         return [
-            Hit(a.id, a.title, round(float(scores[i]), 4), a.answer, a.scenario)
+            Hit(a.id, a.title, round(float(scores[i]), 4), a.answer, a.scenario, a.category)
             for i in top
             if scores[i] >= RUNNER_UP_FLOOR
             for a in (self.articles[i],)

@@ -30,9 +30,6 @@ STATEMENT_THRESHOLD = 0.6
 """An unplaced message not phrased as a question ("冰箱晚上嗡嗡响吵得睡不着") is answered from
 the knowledge base only when its best article scores this much (real symptoms score above
 0.9, fragments such as "那个东西" below 0.1)."""
-RUNNER_UP_FLOOR = 0.01
-"""The runner-up of a confident answer scores little however apt ("发票抬头写错了能改吗" → the
-reissue article at 0.019); below this it is noise ("退款多久到账" → marketing texts, 0.004)."""
 SUGGESTION_FLOOR = 0.02
 SUGGESTIONS = 2
 """When nothing passes the threshold, up to this many articles scoring at least the floor are
@@ -136,9 +133,19 @@ class KnowledgeService:
         else:
             query_text = query
         hits = kb.search(query_text, k=k)
-        # The runner-up, offered when the best hit did not help -- if it is a likely answer at
-        # all (QA: "退款多久到账" → not helpful → an article on marketing texts at 0.004).
-        second = hits[1] if len(hits) > 1 and hits[1].score >= RUNNER_UP_FLOOR else None
+        # The runner-up, offered when the best hit did not help: one on the same subject (the
+        # best hit's category), or any that is likely in its own right.  A confident answer's
+        # runner-ups all score little, the apt ones too ("发票抬头写错了能改吗" → the reissue
+        # article at 0.019), so the score alone cannot tell them from noise ("退款多久到账" →
+        # marketing texts at 0.004).
+        second = next(
+            (
+                hit
+                for hit in hits[1:]
+                if hit.category == hits[0].category or hit.score >= SUGGESTION_FLOOR
+            ),
+            None,
+        )
         search_id = self._log(query, kb.folder.fold(query_text), hits, sender_id)
         # The threshold decides whether there is an answer at all; every choice must reach it.
         candidates = (
@@ -164,7 +171,9 @@ class KnowledgeService:
         article = kb.article(article_id)
         if article is None:
             return KnowledgeAnswer(self._log(f"#{article_id}", "", [], sender_id), ())
-        hit = Hit(article.id, article.title, 1.0, article.answer, article.scenario)
+        hit = Hit(
+            article.id, article.title, 1.0, article.answer, article.scenario, article.category
+        )
         marker = "second-candidate" if second_try else "menu"
         return KnowledgeAnswer(self._log(f"#{marker}:{article_id}", "", [hit], sender_id), (hit,))
 

@@ -119,6 +119,8 @@ class RequestConfig:
     """Per ticket category (and ``any``), words that make a message left about an order with
     a ticket of that category under way about that ticket ("报修好几天了还没修好")."""
 
+    person_only_note: str = ""
+    """The message taken down for a customer who, asked what it is about, asks for a person."""
     order_words: tuple[str, ...] = ()
     """Words that make a "取消…" about an order ("帮我把订单取消", "拍错了 取消一下")."""
     order_cancel_keep: tuple[str, ...] = ()
@@ -288,6 +290,7 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
             for intent, spec in (raw.get("switch_words") or {}).items()
         },
         _follow_up_words(raw.get("follow_up_words") or {}, path),
+        str(raw.get("person_only_note") or ""),
         _word_list(raw.get("order_words") or [], f"{path}: order_words"),
         _word_list(answers.get("keep") or [], f"{path}: order_cancel_answers.keep"),
         _word_list(answers.get("cancel") or [], f"{path}: order_cancel_answers.cancel"),

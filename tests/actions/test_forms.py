@@ -175,6 +175,18 @@ def test_a_message_can_be_left_without_an_order_number(desk, domain, said) -> No
     ) == {"order_id": said}
 
 
+def test_asking_for_a_person_again_at_the_message_question_is_the_message(desk, domain):
+    """QA: "转人工" four times, four times "请留下您的问题"."""
+    asked = make_tracker(
+        {"active_loop": "message_form", "requested_slot": "request_reason"},
+        text="我要人工",
+        intent="request_human",
+    )
+    form = validation("message_form")
+    extracted = asyncio.run(form.extract_request_reason(CollectingDispatcher(), asked, domain))
+    assert extracted["request_reason"].startswith("客户要求人工联系")
+
+
 def test_a_bare_phone_at_the_message_question_is_no_message(desk, domain) -> None:
     """QA: "18600186000" at 请留下您的问题 became the message of the ticket."""
     phone = [{"entity": "phone", "value": "18600186000", "start": 0, "end": 11}]
