@@ -90,17 +90,14 @@ def _words_beyond(text: str, entities: list[dict[str, Any]]) -> str:
 
 
 def _without_identifiers(text: str, tracker: Tracker) -> str:
-    """The latest message without its order, ticket and phone numbers: "我要报修 SO… 138…
-    冰箱咔咔响" describes the fault as "我要报修 冰箱咔咔响" (the numbers have their slots, and a
-    phone number does not belong in a ticket's text)."""
+    """The latest message without its order and phone numbers: "我要报修 SO… 138… 冰箱咔咔
+    响" describes the fault as "我要报修 冰箱咔咔响" (both numbers have their slots, and a phone
+    number does not belong in a ticket's text).  A ticket number stays: it says which ticket
+    the message is about."""
     latest = tracker.latest_message or {}
     if text != str(latest.get("text") or ""):
         return text
-    numbers = [
-        e
-        for e in latest.get("entities") or []
-        if e.get("entity") in ("order_id", "ticket_id", "phone")
-    ]
+    numbers = [e for e in latest.get("entities") or [] if e.get("entity") in ("order_id", "phone")]
     if not numbers:
         return text
     cut = re.sub(r"\s*[,，、;；]?\s*(?:[,，、;；]\s*)+", "，", _cut(text, numbers))
@@ -177,6 +174,26 @@ def _escalated_since_last_message(tracker: Tracker) -> bool:
         event.get("event") == "action" and event.get("name") == ACTION_ESCALATE
         for event in events_since_last_message(tracker)
     )
+
+
+def _product_said_for(order_no: str, tracker: Tracker) -> str:
+    """The product the customer named, latest first ("是SO… 那台电饭煲", or "电饭煲不加热了"
+    that started the request), that is on ``order_no``; "" when none is."""
+    mentions = [
+        str(entity.get("value"))
+        for event in reversed(tracker.events)
+        if event.get("event") == "user"
+        for entity in (event.get("parse_data") or {}).get("entities") or []
+        if entity.get("entity") == "product" and entity.get("value")
+    ]
+    for mention in mentions:
+        try:
+            product = default_desk().match_product(order_no, mention)
+        except (ServiceUnavailable, UnknownOrder):
+            return ""
+        if product:
+            return product
+    return ""
 
 
 def _time_slot_said(value: Any, said: str) -> str | None:
@@ -523,7 +540,7 @@ class IdentityFormValidation(FormValidationAction):
             same_customer = False
         if not same_customer:
             return {**switched, "phone": None, "verified_customer": None}
-        said = entity_value(tracker, "product") or ""  # "是SO… 那台电饭煲"
+        said = _product_said_for(order_no, tracker)
         checked = self._check_identity(order_no, phone, dispatcher, tracker, domain, said)
         return {**switched, **checked}
 

@@ -641,6 +641,19 @@ def test_a_corrected_order_number_is_no_reason_and_the_same_phone_verifies_it(de
     assert "utter_identity_not_found" not in responses(dispatcher)
 
 
+def test_the_product_named_earlier_goes_with_the_corrected_order(desk, domain) -> None:
+    """ "电饭煲不加热了 要报修" with the washer's order: once the rice cooker's order is sent,
+    the rice cooker is the product, not asked again."""
+    tracker = corrected_order_at_the_reason("是SO20261120009", PHONE)
+    named = {"entities": [{"entity": "product", "value": "电饭煲", "start": 0, "end": 3}]}
+    tracker.events.insert(
+        0, {"event": "user", "text": "电饭煲不加热了 要报修", "parse_data": named}
+    )
+    events = asyncio.run(validation("exchange_form").run(CollectingDispatcher(), tracker, domain))
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["verified_customer"] == "SO20261120009" and slots["product"] == "电饭煲"
+
+
 def test_a_corrected_order_of_someone_else_asks_for_its_phone(desk, domain) -> None:
     text = "搞错了 是SO20261103002"  # Li's order: Zhang's phone does not open it
     dispatcher = CollectingDispatcher()
