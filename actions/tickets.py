@@ -19,6 +19,7 @@ from bot.handoff.service import default_handoff_service
 from bot.sentiment import default_analyzer
 from bot.services.customers import VerifiedOrder
 from bot.services.desk import (
+    SETTLED_TICKET_STATUSES,
     ServiceDesk,
     ServiceUnavailable,
     Withdrawal,
@@ -28,7 +29,7 @@ from bot.services.desk import (
 )
 from bot.services.orders import UnknownOrder
 from bot.services.scheduling import format_day
-from bot.services.tickets import TicketView
+from bot.services.tickets import TicketView, normalise_ticket_no
 from bot.settings import project_domain
 
 WINDOW_PASSED_RESPONSES = {
@@ -429,6 +430,15 @@ class ActionShowTicketStatus(Action):
                 withdraw_ticket(dispatcher, ticket_no, verified.customer_id)
                 return [SlotSet("ticket_id", None)]
             tickets = desk.customer_tickets(verified, ticket_no)
+            if tickets and ticket_no and not _named_now(tracker, ticket_no):
+                # "查工单" after a ticket opened in this chat: that one first, then the others
+                # still under way (QA: the overdue repair went unseen behind a new complaint).
+                tickets += [
+                    other
+                    for other in desk.customer_tickets(verified, None)
+                    if other.ticket_no != tickets[0].ticket_no
+                    and other.status not in SETTLED_TICKET_STATUSES
+                ]
         except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
             return []
@@ -438,10 +448,10 @@ class ActionShowTicketStatus(Action):
             )
             return [SlotSet("ticket_id", None)]
         shown = tickets[: self.MAX_SHOWN]
-        for ticket in shown:
+        for index, ticket in enumerate(shown):
             dispatcher.utter_message(response="utter_ticket_timeline", **desk.ticket_reply(ticket))
-            if not ticket_no and len(shown) > 1:
-                continue  # a general look at several tickets chases none of them
+            if index > 0 or (not ticket_no and len(shown) > 1):
+                continue  # only the ticket asked about is chased, not a general look
             try:
                 chased = desk.chase_if_overdue(ticket)
             except ServiceUnavailable:
@@ -451,6 +461,15 @@ class ActionShowTicketStatus(Action):
                     response="utter_ticket_overdue", ticket_id=ticket.ticket_no
                 )
         return [SlotSet("ticket_id", None)]
+
+
+def _named_now(tracker: Tracker, ticket_no: str) -> bool:
+    """Whether the latest message names ``ticket_no`` (rather than the slot remembering it)."""
+    return any(
+        e.get("entity") == "ticket_id"
+        and normalise_ticket_no(str(e.get("value"))) == normalise_ticket_no(ticket_no)
+        for e in tracker.latest_message.get("entities") or []
+    )
 
 
 def tell_order_status(desk: ServiceDesk, order_no: str, dispatcher: CollectingDispatcher) -> None:

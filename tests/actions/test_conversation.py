@@ -383,7 +383,9 @@ def test_a_withdrawal_given_up_is_not_left_for_a_later_lookup(desk, domain) -> N
     _, events = run(ActionShowTicketStatus(), make_tracker(asked), domain)
     assert slots_set(events)["withdraw_ticket"] is None
     later = {**VERIFIED, "ticket_id": opened.ticket_no}
-    dispatcher, _ = run(ActionShowTicketStatus(), make_tracker(later), domain)
+    named = [entity("ticket_id", opened.ticket_no)]
+    said = make_tracker(later, text=f"{opened.ticket_no} 到哪了", entities=named)
+    dispatcher, _ = run(ActionShowTicketStatus(), said, domain)
     assert responses(dispatcher) == ["utter_ticket_timeline"]
     assert desk.tickets.timeline(opened.ticket_no).status == "opened"
 
