@@ -19,9 +19,11 @@ from actions.handoff import ACTION_ESCALATE
 from actions.tickets import (
     FREE_TEXT_SLOTS,
     MAX_IDENTITY_FAILURES,
+    REPLACES,
     UPSET_ANSWERS_COUNT,
     events_since_last_message,
     tell_order_status,
+    ticket_opened_in_this_chat,
 )
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
 from bot.nlu.text import to_simplified
@@ -764,10 +766,28 @@ class IdentityFormValidation(FormValidationAction):
     async def extract_product(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        replaced = self._replaced_product(tracker)
+        if replaced:
+            return {"product": replaced}
         text = _answer_text(tracker, "product")
         if text is None or tracker.get_slot("product") or _ORDER_NO_IN_TEXT.search(text):
             return {}
         return {"product": text}
+
+    def _replaced_product(self, tracker: Tracker) -> str | None:
+        """ "哎 还是换货吧" just after the return ticket opened: the exchange is for the same
+        goods (the return is withdrawn when it opens), so the product is not asked again."""
+        kind = self.form_name().removesuffix("_form")
+        other = REPLACES.get(kind)
+        if not other or tracker.get_slot("requested_slot") or tracker.get_slot("product"):
+            return None
+        ticket_no, messages_since = ticket_opened_in_this_chat(tracker, other)
+        if not ticket_no or messages_since > 1:
+            return None  # only as the very next message, as a request taken back
+        try:
+            return default_desk().ticket_product(ticket_no)
+        except ServiceUnavailable:
+            return None
 
     def _opening_answer(self, slot: str, tracker: Tracker) -> dict[str, Any]:
         """``slot`` filled from the message that started the form, when that message already

@@ -480,6 +480,19 @@ class ServiceDesk:
             return None  # about another product on the order
         return ticket if load_request_config().follows_up(text, ticket.category) else None
 
+    def ticket_product(self, ticket_no: str) -> str | None:
+        """The product a ticket is about, as its details name it (None if none does)."""
+        try:
+            ticket = self.tickets.timeline(normalise_ticket_no(ticket_no))
+        except UnknownTicket:
+            return None
+        except SQLAlchemyError as exc:
+            raise ServiceUnavailable from exc
+        return next(
+            (str(v) for v in ticket.details.values() if product_by_alias(str(v)) is not None),
+            None,
+        )
+
     def replaced_request(
         self, ticket_no: str, verified: VerifiedOrder, product: str | None
     ) -> bool:

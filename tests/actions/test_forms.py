@@ -641,6 +641,31 @@ def test_a_corrected_order_number_is_no_reason_and_the_same_phone_verifies_it(de
     assert "utter_identity_not_found" not in responses(dispatcher)
 
 
+def test_an_exchange_right_after_a_return_ticket_keeps_its_product(desk, domain) -> None:
+    """QA: "还是换货吧" just after the return ticket opened asked for the product again."""
+    returned = desk.open_request(
+        "return",
+        desk.verify_identity("SO20261103002", OTHER_PHONE),
+        {"product": "无线耳机", "request_reason": "音质一般"},
+        "test-user",
+        "rest",
+    )
+    opened = [
+        {"event": "action", "name": "action_open_return_ticket"},
+        {"event": "slot", "name": "ticket_id", "value": returned.ticket_no},
+    ]
+    verified = {"order_id": "SO20261103002", "verified_customer": "SO20261103002"}
+    tracker = make_tracker(verified, text="哎 还是换货吧", intent="request_exchange")
+    tracker.events = opened + tracker.events
+    form = validation("exchange_form")
+    extracted = asyncio.run(form.extract_product(CollectingDispatcher(), tracker, domain))
+    assert extracted == {"product": "无线耳机"}
+    # a later exchange in the same chat is its own request
+    later = make_tracker(verified, text="再帮我换个东西", intent="request_exchange")
+    later.events = opened + [{"event": "user", "text": "谢谢"}] + later.events
+    assert asyncio.run(form.extract_product(CollectingDispatcher(), later, domain)) == {}
+
+
 def test_the_product_named_earlier_goes_with_the_corrected_order(desk, domain) -> None:
     """ "电饭煲不加热了 要报修" with the washer's order: once the rice cooker's order is sent,
     the rice cooker is the product, not asked again."""
