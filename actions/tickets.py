@@ -19,7 +19,6 @@ from bot.handoff.service import default_handoff_service
 from bot.sentiment import default_analyzer
 from bot.services.customers import VerifiedOrder
 from bot.services.desk import (
-    SETTLED_TICKET_STATUSES,
     ServiceDesk,
     ServiceUnavailable,
     Withdrawal,
@@ -435,9 +434,8 @@ class ActionShowTicketStatus(Action):
                 # still under way (QA: the overdue repair went unseen behind a new complaint).
                 tickets += [
                     other
-                    for other in desk.customer_tickets(verified, None)
+                    for other in desk.tickets_under_way(verified.customer_id)
                     if other.ticket_no != tickets[0].ticket_no
-                    and other.status not in SETTLED_TICKET_STATUSES
                 ]
         except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")

@@ -436,14 +436,8 @@ class ServiceDesk:
         product = answers.get("product")
         if "product" not in kind.fields or not product or config.is_urgent(kind, answers):
             return None  # an urgent report ("插头冒烟了") gets its own urgent ticket
-        try:
-            tickets = self.tickets.tickets_for_customer(verified.customer_id)
-        except SQLAlchemyError as exc:
-            raise ServiceUnavailable from exc
         known = product_by_alias(str(product))
-        for ticket in tickets:  # newest first
-            if ticket.status in SETTLED_TICKET_STATUSES or ticket.order_no != verified.order_no:
-                continue
+        for ticket in self.tickets_under_way(verified.customer_id, verified.order_no):
             ours = any(ticket.summary.startswith(k.summary) for k in config.kinds.values())
             same_request = ticket.summary.startswith(kind.summary) or (
                 not ours and ticket.category == kind.category
@@ -467,11 +461,7 @@ class ServiceDesk:
             for ticket in self.customer_tickets(verified, match.group(0)):
                 if ticket.status not in SETTLED_TICKET_STATUSES:
                     return ticket
-        under_way = [
-            ticket
-            for ticket in self.customer_tickets(verified, None)
-            if ticket.order_no == verified.order_no and ticket.status not in SETTLED_TICKET_STATUSES
-        ]
+        under_way = self.tickets_under_way(verified.customer_id, verified.order_no)
         if len(under_way) != 1:
             return None  # none, or several: which one is meant is not for the bot to guess
         (ticket,) = under_way
@@ -480,14 +470,20 @@ class ServiceDesk:
             return None  # about another product on the order
         return ticket if load_request_config().follows_up(text, ticket.category) else None
 
-    def ticket_product(self, ticket_no: str) -> str | None:
-        """The product a ticket is about, as its details name it (None if none does)."""
+    def _ticket(self, ticket_no: str) -> TicketView | None:
+        """One ticket by number as customers type it; None for an unknown one."""
         try:
-            ticket = self.tickets.timeline(normalise_ticket_no(ticket_no))
+            return self.tickets.timeline(normalise_ticket_no(ticket_no))
         except UnknownTicket:
             return None
         except SQLAlchemyError as exc:
             raise ServiceUnavailable from exc
+
+    def ticket_product(self, ticket_no: str) -> str | None:
+        """The product a ticket is about, as its details name it (None if none does)."""
+        ticket = self._ticket(ticket_no)
+        if ticket is None:
+            return None
         return next(
             (str(v) for v in ticket.details.values() if product_by_alias(str(v)) is not None),
             None,
@@ -499,12 +495,9 @@ class ServiceDesk:
         """Withdraw the request this chat opened just before for the same order and product
         when the customer changes it into another ("哎 还是换货吧" after the return ticket):
         True when it was withdrawn (not yet picked up)."""
-        try:
-            ticket = self.tickets.timeline(normalise_ticket_no(ticket_no))
-        except UnknownTicket:
+        ticket = self._ticket(ticket_no)
+        if ticket is None:
             return False
-        except SQLAlchemyError as exc:
-            raise ServiceUnavailable from exc
         same = ticket.order_no == verified.order_no and (
             not product or str(product) in ticket.details.values()
         )
@@ -514,12 +507,9 @@ class ServiceDesk:
         """Cancel a ticket the customer takes back ("我还是不退了", "把工单T… 取消了").  Only a
         ticket nobody has picked up yet is withdrawn.  With ``customer_id`` (a ticket named
         in a later chat) it must be that customer's: anyone else's reads as unknown."""
-        try:
-            ticket = self.tickets.timeline(normalise_ticket_no(ticket_no))
-        except UnknownTicket:
+        ticket = self._ticket(ticket_no)
+        if ticket is None:
             return Withdrawal.NOT_FOUND
-        except SQLAlchemyError as error:
-            raise ServiceUnavailable from error
         return self._withdraw(ticket, customer_id)
 
     def _withdraw(self, ticket: TicketView, customer_id: int | None) -> Withdrawal:
@@ -595,13 +585,10 @@ class ServiceDesk:
 
         A ticket number that is unknown or belongs to someone else gives an empty list.
         """
+        if ticket_no:
+            ticket = self._ticket(ticket_no)
+            return [ticket] if ticket and ticket.customer_id == verified.customer_id else []
         try:
-            if ticket_no:
-                try:
-                    ticket = self.tickets.timeline(normalise_ticket_no(ticket_no))
-                except UnknownTicket:
-                    return []
-                return [ticket] if ticket.customer_id == verified.customer_id else []
             tickets = self.tickets.tickets_for_customer(verified.customer_id)
         except SQLAlchemyError as exc:
             raise ServiceUnavailable from exc
@@ -610,26 +597,27 @@ class ServiceDesk:
     def ticket_order_no(self, ticket_no: str) -> str | None:
         """The order a ticket was opened for (None for an unknown ticket or one without an
         order): a customer who knows the ticket number then needs only the order's phone."""
-        try:
-            return self.tickets.timeline(normalise_ticket_no(ticket_no)).order_no
-        except UnknownTicket:
-            return None
-        except SQLAlchemyError as exc:
-            raise ServiceUnavailable from exc
+        ticket = self._ticket(ticket_no)
+        return ticket.order_no if ticket else None
 
-    def has_open_ticket(self, customer_id: int, order_no: str | None = None) -> bool:
-        """Whether the customer still waits on a ticket (not yet resolved, closed or
-        cancelled) — for ``order_no`` when given: a VIP asking about another order is not
-        asking for help with the open ticket."""
+    def tickets_under_way(self, customer_id: int, order_no: str | None = None) -> list[TicketView]:
+        """The customer's tickets not yet resolved, closed or cancelled, newest first — for
+        ``order_no`` only when given."""
         try:
             tickets = self.tickets.tickets_for_customer(customer_id)
         except SQLAlchemyError as exc:
             raise ServiceUnavailable from exc
-        return any(
-            ticket.status not in SETTLED_TICKET_STATUSES
-            and (order_no is None or ticket.order_no == order_no)
+        return [
+            ticket
             for ticket in tickets
-        )
+            if ticket.status not in SETTLED_TICKET_STATUSES
+            and (order_no is None or ticket.order_no == order_no)
+        ]
+
+    def has_open_ticket(self, customer_id: int, order_no: str | None = None) -> bool:
+        """Whether the customer still waits on a ticket — for ``order_no`` when given: a VIP
+        asking about another order is not asking for help with the open ticket."""
+        return bool(self.tickets_under_way(customer_id, order_no))
 
     # -- orders ---------------------------------------------------------------------------
     def order_reply(self, order_no: str) -> dict[str, str]:
