@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.forms import entity_value, value_before_latest_message
-from actions.knowledge import ActionAnswerQuestion
+from actions.knowledge import ActionAnswerQuestion, last_bot_response
 from actions.tickets import (
     clear_request_slots,
     ticket_opened_in_this_chat,
@@ -19,7 +19,12 @@ from actions.tickets import (
     withdraw_ticket,
 )
 from bot.config_file import intent_labels
-from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
+from bot.kb.service import (
+    KnowledgeUnavailable,
+    default_knowledge_service,
+    is_follow_up,
+    looks_like_question,
+)
 from bot.services.customers import (
     is_valid_order_no,
     mask_phone,
@@ -28,6 +33,7 @@ from bot.services.customers import (
 )
 from bot.services.desk import ServiceUnavailable, default_desk, load_request_config
 from bot.services.tickets import normalise_ticket_no
+from bot.settings import project_domain
 
 CLARIFY_CHOICES = 2
 _ORDER_NO_ATTEMPT = re.compile(r"[sS][oO]\s*\d{6,}")
@@ -77,6 +83,44 @@ def missed_just_before(tracker: Tracker) -> bool:
     return False
 
 
+def _taken_as_answer(tracker: Tracker, intent: str | None) -> bool:
+    """Whether the form under way takes the latest message as the answer to its open question:
+    the question's slot maps from any text of this intent (domain.yml), for this form."""
+    form, asked = tracker.active_loop.get("name"), tracker.get_slot("requested_slot")
+    slot = project_domain()["slots"].get(str(asked)) or {}
+    for mapping in slot.get("mappings") or []:
+        if mapping.get("type") != "from_text" or intent in (mapping.get("not_intent") or []):
+            continue
+        if mapping.get("intent") and intent not in mapping["intent"]:
+            continue
+        conditions = mapping.get("conditions") or [{"active_loop": form}]
+        if any(
+            c.get("active_loop") == form and c.get("requested_slot", asked) == asked
+            for c in conditions
+        ):
+            return True
+    return False
+
+
+class ActionReplyOffTopic(Action):
+    """An off-topic or unclear message during a form.  When the open question takes any
+    words ("重新上门" or "道歉加补偿" as what a complainant wants, an unusual fault), the form
+    takes it and nothing is said here ("没明白您的意思" next to "记下了" contradicted
+    itself); otherwise the usual reply, and the form asks its question again."""
+
+    def name(self) -> str:
+        return "action_reply_off_topic"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if not _taken_as_answer(tracker, intent):
+            reply = "utter_out_of_scope" if intent == "out_of_scope" else "utter_default"
+            dispatcher.utter_message(response=reply)
+        return []
+
+
 class ActionClarifyFallback(Action):
     """First miss: suggest the likeliest intents; a second miss: offer a ticket or a person."""
 
@@ -89,7 +133,12 @@ class ActionClarifyFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         text = tracker.latest_message.get("text") or ""
-        if looks_like_question(text) or _described_in_an_article(text):
+        answered_before = last_bot_response(tracker) == "utter_kb_answer"
+        if (
+            looks_like_question(text)
+            or _described_in_an_article(text)
+            or (answered_before and is_follow_up(text))  # "冰箱的" after "保修期多久啊"
+        ):
             answered = await ActionAnswerQuestion().run(dispatcher, tracker, domain)
             if dispatcher.messages and dispatcher.messages[-1].get("response") == "utter_kb_answer":
                 return answered
@@ -129,6 +178,9 @@ class ActionNoteDetails(Action):
         if form:
             return [*_details_kept(tracker), FollowupAction(form)]
         found = _numbers_in(tracker)
+        if found.get("ticket_id") and last_bot_response(tracker) == "utter_ask_ticket_to_withdraw":
+            # "我想撤销之前提交的工单", asked which one: the number answers that question.
+            return withdraw_named_ticket(found["ticket_id"], dispatcher, tracker)
         phone = found.get("phone")
         kept: list[EventType] = [SlotSet("phone", phone)] if phone else []
         if found.get("ticket_id"):
@@ -229,7 +281,7 @@ class ActionCancelOutsideForm(Action):
         named = normalise_ticket_no(named) if named else None
         opened, _ = ticket_opened_in_this_chat(tracker)
         if named and named != opened:
-            return self._withdraw_named(named, dispatcher, tracker)
+            return withdraw_named_ticket(named, dispatcher, tracker)
         ticket_no = ticket_taken_back(tracker, text)
         if ticket_no:
             return withdraw_ticket(dispatcher, ticket_no)
@@ -247,29 +299,31 @@ class ActionCancelOutsideForm(Action):
         dispatcher.utter_message(response="utter_deny_ack")
         return []
 
-    @staticmethod
-    def _withdraw_named(
-        ticket_no: str, dispatcher: CollectingDispatcher, tracker: Tracker
-    ) -> list[EventType]:
-        """A ticket from an earlier chat: withdrawn for the customer this chat verified, or
-        after the ticket-status form has checked the phone on the ticket's order."""
-        if tracker.get_slot("verified_customer"):
-            try:
-                verified = verified_customer(default_desk(), tracker)
-            except ServiceUnavailable:
-                dispatcher.utter_message(response="utter_service_unavailable")
-                return []
-            if verified is not None:
-                withdraw_ticket(dispatcher, ticket_no, verified.customer_id)
-                return []  # the ticket_id slot still holds whatever this chat opened
-        dispatcher.utter_message(
-            response="utter_ticket_withdraw_needs_identity", ticket_id=ticket_no
-        )
-        return [
-            SlotSet("ticket_id", ticket_no),
-            SlotSet("withdraw_ticket", ticket_no),
-            FollowupAction("ticket_status_form"),
-        ]
+
+def withdraw_named_ticket(
+    ticket_no: str, dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType]:
+    """A ticket the customer names to take back: this chat's own at once; one from an earlier
+    chat for the customer this chat verified, or after the ticket-status form has checked
+    the phone on the ticket's order."""
+    ticket_no = normalise_ticket_no(ticket_no)
+    if ticket_no == ticket_opened_in_this_chat(tracker)[0]:
+        return withdraw_ticket(dispatcher, ticket_no)
+    if tracker.get_slot("verified_customer"):
+        try:
+            verified = verified_customer(default_desk(), tracker)
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return []
+        if verified is not None:
+            withdraw_ticket(dispatcher, ticket_no, verified.customer_id)
+            return []  # the ticket_id slot still holds whatever this chat opened
+    dispatcher.utter_message(response="utter_ticket_withdraw_needs_identity", ticket_id=ticket_no)
+    return [
+        SlotSet("ticket_id", ticket_no),
+        SlotSet("withdraw_ticket", ticket_no),
+        FollowupAction("ticket_status_form"),
+    ]
 
 
 class ActionCancelRequest(Action):

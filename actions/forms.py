@@ -6,7 +6,7 @@ import json
 import re
 from abc import abstractmethod
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, TypeVar
 
 from rasa_sdk import Action, Tracker
@@ -282,6 +282,17 @@ _ADDRESS_LEAD_IN = re.compile(
 )
 
 
+MIN_ADDRESS_MARKERS = 4
+"""Distinct address markers (市, 区, 路, 号, 楼, a house number…) that make a text an address
+rather than a problem that mentions a place ("三楼卧室的空调不制冷" has two)."""
+
+
+def _looks_like_address(text: str) -> bool:
+    """Whether ``text`` is an address and nothing else much ("成都市武侯区天府大道1388号A座906")."""
+    markers = {match.group(0) for match in _ADDRESS_MARKERS.finditer(to_simplified(text))}
+    return len(markers) >= MIN_ADDRESS_MARKERS
+
+
 def _points_to_delivery_address(text: str) -> bool:
     """The customer points to the delivery address offered as a button, in words
     ("就是送货地址", "送貨地址", "对") -- not away from it ("不要送货地址，送到我公司：…")."""
@@ -423,6 +434,14 @@ def _order_cancelled(order_no: str) -> bool:
         return False
 
 
+def _iso_day(value: Any) -> date | None:
+    """A validated appointment day (the slot holds it as an ISO date); None otherwise."""
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
 def _typed_phone(text: str) -> str | None:
     """The mobile number a customer typed, however spaced or dashed ("138 0013-8000")."""
     return normalise_phone(re.sub(r"[^\d+]", "", text))
@@ -493,6 +512,10 @@ class IdentityFormValidation(FormValidationAction):
         if text is None or tracker.get_slot("phone"):
             return {}
         match = _PHONE_IN_TEXT.search(text.replace(" ", "").replace("-", ""))
+        if not match and _ORDER_NO_IN_TEXT.search(text):
+            # "哦不对 是SO…" at the phone question corrects the order (extract_order_id); it
+            # is no mistyped phone number.
+            return {}
         return {"phone": match.group(0) if match else text}
 
     def validate_order_id(
@@ -742,6 +765,13 @@ class IdentityFormValidation(FormValidationAction):
             "customer_tier": verified.customer_tier,
             "has_open_ticket": open_ticket,
         }
+        booked = _iso_day(tracker.get_slot("appointment_date"))
+        if booked and self._before_arrival(
+            verified.order_no, booked, dispatcher, "utter_booked_date_before_arrival"
+        ):
+            # "油烟机约明天上午来装": the day came with the opening message, before the order
+            # was known; checked now, and asked again.
+            result.update({"appointment_date": None, "time_slot": None})
         if "product" in self.domain_slots(domain):
             named = tracker.get_slot("product") if named_product is None else named_product
             if named:
@@ -825,10 +855,11 @@ class IdentityFormValidation(FormValidationAction):
             note
             and self.form_name() == "message_form"
             and tracker.get_slot("requested_slot") == "request_reason"
-            and tracker.get_intent_of_latest_message() == "request_human"
+            and tracker.get_intent_of_latest_message() in ("request_human", "affirm")
         ):
-            # Asked what the message is, the customer asks for a person again: that is the
-            # message (a person calls back), not a question to ask a third time.
+            # Asked what the message is, the customer asks for a person again, or just agrees
+            # to wait ("好吧 那我等着"): that is the message (a person calls back), not a
+            # question to ask a third time nor words to file as the problem.
             return {"request_reason": note}
         return self._opening_answer("request_reason", tracker)
 
@@ -854,23 +885,36 @@ class IdentityFormValidation(FormValidationAction):
                 return {"appointment_date": earlier}
             dispatcher.utter_message(response="utter_invalid_date")
             return {"appointment_date": None}
-        arrival = _read_order(
-            tracker.get_slot("verified_customer"), default_desk().expected_arrival, None
-        )
-        if arrival is not None and day <= arrival:
-            # An installation booked before the goods arrive: the technician would come to
-            # nothing.  The first day after the promised arrival is the earliest.
-            dispatcher.utter_message(
-                response="utter_date_before_arrival",
-                arrival=format_day(arrival),
-                earliest=format_day(arrival + timedelta(days=1)),
-            )
+        if self._before_arrival(tracker.get_slot("verified_customer"), day, dispatcher):
             return {"appointment_date": None}
         slot = _time_slot_said(value, said)
         result: dict[str, Any] = {"appointment_date": day.isoformat()}
         if slot and not tracker.get_slot("time_slot"):
             result["time_slot"] = time_slot_label(slot)
         return result
+
+    def _before_arrival(
+        self,
+        order_no: str | None,
+        day: date,
+        dispatcher: CollectingDispatcher,
+        response: str = "utter_date_before_arrival",
+    ) -> bool:
+        """An installation booked before the goods arrive (the technician would come to
+        nothing) is refused, the first day after the promised arrival offered.  Forms about
+        goods received never get here with goods still on their way (or the customer said
+        they have them: "早就收到了 物流没更新而已")."""
+        if self.form_name() in load_request_config().needs_delivery:
+            return False
+        arrival = _read_order(order_no, default_desk().expected_arrival, None)
+        if arrival is None or day > arrival:
+            return False
+        dispatcher.utter_message(
+            response=response,
+            arrival=format_day(arrival),
+            earliest=format_day(arrival + timedelta(days=1)),
+        )
+        return True
 
     def validate_time_slot(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -911,6 +955,17 @@ class IdentityFormValidation(FormValidationAction):
         return {slot: text}
 
     def validate_fault_description(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        text = str(value or "").strip()
+        if (
+            "address" in self.domain_slots(domain)
+            and not tracker.get_slot("address")
+            and _looks_like_address(text)
+        ):
+            # "广州市天河区…68号…28楼" typed at "什么问题" (the customer ahead of the form):
+            # kept as the address, and the problem asked for again.
+            address = _address_part(text)
+            dispatcher.utter_message(response="utter_address_noted_need_fault", address=address)
+            return {"fault_description": None, "address": address}
         return self._validate_description("fault_description", value, dispatcher, tracker)
 
     def validate_address(self, value, dispatcher, tracker, domain) -> dict[str, Any]:

@@ -231,6 +231,7 @@ class ActionEscalate(Action):
                     tracker.sender_id,
                     channel_of(tracker),
                     need_class=need_class_for(trigger, reasons),
+                    intent=_latest_intent(tracker) if customer_words(tracker) else None,
                 )
             except ServiceUnavailable:
                 dispatcher.utter_message(response="utter_service_unavailable")

@@ -21,7 +21,7 @@ HELP_OFFERS = frozenset(
 """Responses that offer a ticket or a person: a "no" after one declines the offer."""
 
 
-def _last_bot_response(tracker: Tracker) -> str | None:
+def last_bot_response(tracker: Tracker) -> str | None:
     """The response the bot last sent before the customer's latest message."""
     seen_user = False
     for event in reversed(tracker.events):
@@ -115,7 +115,7 @@ class ActionKnowledgeFeedback(Action):
         service = default_knowledge_service()
         search_id = tracker.get_slot("kb_search_id")
         if search_id is None and not tracker.get_slot("kb_candidates"):
-            if not helpful and _last_bot_response(tracker) in HELP_OFFERS:
+            if not helpful and last_bot_response(tracker) in HELP_OFFERS:
                 # "No" to the offer of a ticket or a person: fine, nothing more to push.
                 dispatcher.utter_message(response="utter_deny_ack")
                 return []

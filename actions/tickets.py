@@ -19,6 +19,7 @@ from bot.handoff.service import default_handoff_service
 from bot.sentiment import default_analyzer
 from bot.services.customers import VerifiedOrder
 from bot.services.desk import (
+    Chase,
     ServiceDesk,
     ServiceUnavailable,
     Withdrawal,
@@ -34,6 +35,7 @@ from bot.settings import project_domain
 WINDOW_PASSED_RESPONSES = {
     "no_reason_return": "utter_no_reason_return_window_passed",
     "defect_exchange": "utter_defect_exchange_window_passed",
+    "price_protection": "utter_price_protection_window_passed",
 }
 """What the customer is told when a request falls outside its policy window."""
 
@@ -58,6 +60,8 @@ WITHDRAWAL_RESPONSES = {
 }
 """What the customer is told when asking to withdraw a ticket."""
 REPLACES = {"return": "exchange", "exchange": "return"}
+
+CHASE_RESPONSES = {Chase.OVERDUE: "utter_ticket_overdue", Chase.NOTED: "utter_ticket_chase_noted"}
 """A request that replaces one of the other kind just opened for the same goods."""
 MAX_IDENTITY_FAILURES = 3
 """Failed order/phone checks before lookups stop for the conversation."""
@@ -215,13 +219,35 @@ class OpenTicketAction(Action, ABC):
                 named = desk.open_ticket_named_in(verified, str(answers["request_reason"]))
                 if named is not None:
                     return self._message_on_ticket(named, answers, desk, dispatcher, tracker)
+            related = None
+            if kind == "complaint":
+                open_complaint = desk.open_complaint(verified)
+                if open_complaint is not None:
+                    # A complaint about this order is already being handled: the same
+                    # complaint handler takes what the customer says now.
+                    return self._added_to_existing(
+                        open_complaint, answers, desk, dispatcher, tracker
+                    )
+                # "报修一周了还没人来 我要投诉": the complaint is its own ticket (its own team
+                # and clock), linked both ways with the ticket it is about.
+                said = str(answers.get("complaint_detail") or "")
+                related = desk.open_ticket_named_in(verified, said)
+                answers["related_ticket"] = related.ticket_no if related else None
             if window:
                 days = desk.days_since_delivery(verified.order_no)
                 answers["days_since_delivery"] = days
             ticket = desk.open_request(
-                kind, verified, answers, tracker.sender_id, channel_of(tracker), need_class
+                kind,
+                verified,
+                answers,
+                tracker.sender_id,
+                channel_of(tracker),
+                need_class,
+                intent=intent_when_set(tracker, "request_reason"),
             )
             replaced = self._replaced(tracker, desk, verified, answers)
+            if related is not None:
+                desk.note_complaint_about(related, ticket.ticket_no)
         except ServiceUnavailable:
             # Slots are kept: the customer can simply try again without re-typing.
             dispatcher.utter_message(response="utter_ticket_failed")
@@ -234,6 +260,12 @@ class OpenTicketAction(Action, ABC):
         dispatcher.utter_message(response="utter_ticket_opened", **reply)
         if replaced:
             dispatcher.utter_message(response="utter_request_replaced", ticket_id=replaced)
+        if related is not None:
+            dispatcher.utter_message(
+                response="utter_complaint_linked",
+                ticket_id=related.ticket_no,
+                category_label=related.category_label,
+            )
         if window and desk.window_passed(window, days):
             # Still taken down (a defect has other routes), but the customer hears it now.
             windows = desk.policy.return_windows
@@ -279,16 +311,26 @@ class OpenTicketAction(Action, ABC):
         chat is about that ticket."""
         said = "；".join(
             str(answers[slot])
-            for slot in ("fault_description", "request_reason", "address", "appointment")
+            for slot in (
+                "fault_description",
+                "request_reason",
+                "complaint_detail",
+                "complaint_expectation",
+                "address",
+                "appointment",
+            )
             if answers.get(slot)
         )
         desk.add_to_request(ticket.ticket_no, said)
-        dispatcher.utter_message(
-            response="utter_request_already_open",
-            ticket_id=ticket.ticket_no,
-            category_label=ticket.category_label,
-            status_label=ticket.status_label,
-        )
+        if ticket.category == "complaint":
+            dispatcher.utter_message(response="utter_complaint_added", ticket_id=ticket.ticket_no)
+        else:
+            dispatcher.utter_message(
+                response="utter_request_already_open",
+                ticket_id=ticket.ticket_no,
+                category_label=ticket.category_label,
+                status_label=ticket.status_label,
+            )
         _tell_pending_callback(tracker, ticket, desk, dispatcher)
         return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
 
@@ -325,6 +367,18 @@ def _tell_pending_callback(
             ticket_id=ticket.ticket_no,
             callback_due=format_time(callback_due, desk.policy),
         )
+
+
+def intent_when_set(tracker: Tracker, slot: str) -> str | None:
+    """The NLU intent of the customer message in whose turn ``slot`` got its value: what the
+    words of a message left for a call-back were about ("洗衣机漏水了" is report_fault)."""
+    intent = found = None
+    for event in tracker.events:
+        if event.get("event") == "user":
+            intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        elif event.get("event") == "slot" and event.get("name") == slot:
+            found = intent if event.get("value") else None
+    return found
 
 
 def ticket_opened_in_this_chat(tracker: Tracker, kind: str | None = None) -> tuple[str | None, int]:
@@ -450,13 +504,16 @@ class ActionShowTicketStatus(Action):
             dispatcher.utter_message(response="utter_ticket_timeline", **desk.ticket_reply(ticket))
             if index > 0 or (not ticket_no and len(shown) > 1):
                 continue  # only the ticket asked about is chased, not a general look
+            hurried = load_request_config().asks_to_hurry(
+                str(tracker.latest_message.get("text") or "")
+            )
             try:
-                chased = desk.chase_if_overdue(ticket)
+                chased = desk.chase(ticket, hurried)
             except ServiceUnavailable:
-                chased = False
-            if chased:
+                chased = Chase.NONE
+            if chased is not Chase.NONE:
                 dispatcher.utter_message(
-                    response="utter_ticket_overdue", ticket_id=ticket.ticket_no
+                    response=CHASE_RESPONSES[chased], ticket_id=ticket.ticket_no
                 )
         return [SlotSet("ticket_id", None)]
 

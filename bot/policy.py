@@ -161,10 +161,12 @@ class CompensationPolicy(_StrictModel):
 
 
 class ReturnWindows(_StrictModel):
-    """Days from delivery: 7-day no-reason returns, 15-day exchanges for defects."""
+    """Days from delivery: 7-day no-reason returns, 15-day exchanges for defects, 15-day
+    price protection."""
 
     no_reason_return: int = Field(7, gt=0)
     defect_exchange: int = Field(15, gt=0)
+    price_protection: int = Field(15, gt=0)
 
 
 class StatusText(_StrictModel):

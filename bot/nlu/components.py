@@ -14,6 +14,9 @@ from rasa.shared.nlu.constants import (
     ENTITY_ATTRIBUTE_END,
     ENTITY_ATTRIBUTE_START,
     ENTITY_ATTRIBUTE_VALUE,
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
     TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
@@ -85,4 +88,69 @@ class TextNormalizer(GraphComponent):
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             self._normalise(message)
+        return messages
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class IntentCueGuard(GraphComponent):
+    """Intents that mean something only with one of their cue words in the text.
+
+    "cancel" with no 取消, 算了, 不要… in it ("重新上门" as what a complainant wants, "好吧 那我
+    等着" after a call-back was promised) cancels nothing, whatever the character n-grams
+    say.  Such a prediction gives way to the next intent in the ranking with its own
+    confidence, so the FallbackClassifier after this component judges that one.
+    """
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {"cues": {}}
+
+    def __init__(self, cues: dict[str, tuple[str, ...]]) -> None:
+        self._cues = cues
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> IntentCueGuard:
+        return cls(cls.validated_cues(config.get("cues")))
+
+    @staticmethod
+    def validated_cues(raw: Any) -> dict[str, tuple[str, ...]]:
+        """``{intent: [cue words]}`` from config.yml, folded like the text they are read in."""
+        if not isinstance(raw, dict):
+            raise ValueError("IntentCueGuard: cues must map intents to lists of words")
+        cues = {}
+        for intent, words in raw.items():
+            if not isinstance(words, list) or not words:
+                raise ValueError(f"IntentCueGuard: cues.{intent} must be a non-empty list")
+            if not all(isinstance(word, str) and word.strip() for word in words):
+                raise ValueError(f"IntentCueGuard: cues.{intent} has an empty or non-text word")
+            cues[str(intent)] = tuple(normalise_text(word).lower() for word in words)
+        return cues
+
+    def has_cue(self, intent: str, text: str) -> bool:
+        """Whether ``text`` may carry ``intent`` (always, for an intent without cues)."""
+        cues = self._cues.get(intent)
+        folded = normalise_text(text).lower()
+        return cues is None or any(cue in folded for cue in cues)
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            intent = message.get(INTENT) or {}
+            name = intent.get(INTENT_NAME_KEY)
+            text = message.get(TEXT) or ""
+            if not name or text.startswith("/") or self.has_cue(name, text):
+                continue
+            ranking = [
+                other
+                for other in message.get(INTENT_RANKING_KEY) or []
+                if other.get(INTENT_NAME_KEY) != name
+            ]
+            fallback = ranking[0] if ranking else {INTENT_NAME_KEY: None, "confidence": 0.0}
+            message.set(INTENT, fallback, add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages

@@ -76,6 +76,21 @@ class RequestKind:
     """The answer whose urgent words (urgent_fault_words) make the ticket urgent."""
     window: str | None = None
     """The policy window (service_policy.yml return_windows) the request must fall in."""
+    category_by_intent: Mapping[str, str] = field(default_factory=dict)
+    """The category a ticket of this kind takes when the customer's words were read as one of
+    these intents (a message about a leaking washer is a repair); else ``category``."""
+
+    def category_for(self, intent: str | None) -> str:
+        """The ticket category for words the NLU read as ``intent``."""
+        return self.category_by_intent.get(str(intent), self.category)
+
+
+class Chase(Enum):
+    """What a customer's look at a ticket did to it (``ServiceDesk.chase``)."""
+
+    NONE = "none"
+    NOTED = "noted"
+    OVERDUE = "overdue"
 
 
 @dataclass(frozen=True)
@@ -127,6 +142,13 @@ class RequestConfig:
     """At "确认取消吗？", words that keep the order ("不取消了", "再想想")."""
     order_cancel_go: tuple[str, ...] = ()
     """...and words that cancel it when the NLU read no plain yes ("取消吧", "不要了")."""
+    hurry_words: tuple[str, ...] = ()
+    """Words that ask to hurry a ticket along ("催一下", "加急")."""
+
+    def asks_to_hurry(self, text: str) -> bool:
+        """Whether a look at a ticket also asks to hurry it ("帮我催催")."""
+        folded = normalise_text(text)
+        return any(word in folded for word in self.hurry_words)
 
     def names_an_order_to_cancel(self, text: str) -> bool:
         """Whether "取消…" asks to cancel an order rather than the talk or a ticket."""
@@ -242,9 +264,19 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
                 dict(spec.get("fields") or {}),
                 spec.get("urgent_when"),
                 spec.get("window"),
+                dict(spec.get("category_by_intent") or {}),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: request kind {name!r} is invalid: {exc!r}") from exc
+        unknown = {
+            str(category)
+            for category in (kinds[name].category, *kinds[name].category_by_intent.values())
+            if category not in TICKET_CATEGORIES
+        }
+        if unknown:
+            raise ValueError(
+                f"{path}: request kind {name!r}: unknown ticket categories {sorted(unknown)}"
+            )
         if kinds[name].window not in (None, *RETURN_WINDOWS):
             raise ValueError(
                 f"{path}: request kind {name!r}: window {kinds[name].window!r} is not one of "
@@ -294,6 +326,7 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
         _word_list(raw.get("order_words") or [], f"{path}: order_words"),
         _word_list(answers.get("keep") or [], f"{path}: order_cancel_answers.keep"),
         _word_list(answers.get("cancel") or [], f"{path}: order_cancel_answers.cancel"),
+        _word_list(raw.get("hurry_words") or [], f"{path}: hurry_words"),
     )
 
 
@@ -384,12 +417,15 @@ class ServiceDesk:
         sender_id: str | None,
         channel: str,
         need_class: str | None = None,
+        intent: str | None = None,
     ) -> TicketView:
         """Open the ticket for a submitted form (one transaction).
 
         ``need_class`` is the SLA class the caller already knows (a call-back after a safety
         escalation is urgent); urgent fault words in the described problem make it urgent
-        anyway, and without either the category's default applies.
+        anyway, and without either the category's default applies.  ``intent`` is what the
+        NLU read in the customer's own words, which may route the ticket to another category
+        (``category_by_intent``).
         """
         config = load_request_config()
         kind = config.kinds[kind_name]
@@ -404,7 +440,7 @@ class ServiceDesk:
         try:
             ticket = self.tickets.open_ticket(
                 customer_id=verified.customer_id,
-                category=kind.category,
+                category=kind.category_for(intent),
                 summary=summary[:200],
                 details=details,
                 order_no=verified.order_no,
@@ -544,12 +580,44 @@ class ServiceDesk:
             raise ServiceUnavailable from error
         return True
 
+    def open_complaint(self, verified: VerifiedOrder) -> TicketView | None:
+        """The complaint still under way about the verified order, which a new complaint
+        about it adds to (QA: three complaint tickets for one late fridge)."""
+        if verified.order_no is None:
+            return None
+        under_way = self.tickets_under_way(verified.customer_id, verified.order_no)
+        return next((ticket for ticket in under_way if ticket.category == "complaint"), None)
+
+    def note_complaint_about(self, ticket: TicketView, complaint_no: str) -> None:
+        """A complaint opened about ``ticket`` is noted on it (and chases it when it is late),
+        so whoever works either ticket sees the other."""
+        try:
+            self.tickets.add_note(
+                ticket.ticket_no, f"客户就此工单投诉，见投诉工单 {complaint_no}", actor="customer"
+            )
+        except (UnknownTicket, InvalidTransition):
+            return
+        except SQLAlchemyError as error:
+            raise ServiceUnavailable from error
+        self.chase_if_overdue(ticket)
+
     def chase_if_overdue(self, ticket: TicketView) -> bool:
         """A customer asking about a ticket still open past a promised time: the chase goes
         on the ticket for the agent to see (True), so the customer is told it is late."""
         if ticket.status in SETTLED_TICKET_STATUSES or not self.tickets.sla_state(ticket).breached:
             return False
         return self.add_to_request(ticket.ticket_no, "已超过承诺时限，客户查询进度时催办")
+
+    def chase(self, ticket: TicketView, hurried: bool) -> Chase:
+        """A look at a ticket still open: past a promised time the chase goes on it (OVERDUE);
+        within time, a customer who asks to hurry ("催一下") has that noted for the agent
+        (NOTED); a plain look, or a ticket already settled, changes nothing."""
+        if self.chase_if_overdue(ticket):
+            return Chase.OVERDUE
+        if hurried and ticket.status not in SETTLED_TICKET_STATUSES:
+            if self.add_to_request(ticket.ticket_no, "客户催办，请尽快处理"):
+                return Chase.NOTED
+        return Chase.NONE
 
     def ticket_reply(self, ticket: TicketView) -> dict[str, str]:
         """Values for the utter_ticket_opened / utter_ticket_timeline responses."""

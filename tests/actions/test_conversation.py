@@ -13,6 +13,7 @@ from actions.conversation import (
     ActionClarifyFallback,
     ActionLeaveRequest,
     ActionNoteDetails,
+    ActionReplyOffTopic,
     ActionSwitchRequest,
     intent_labels,
 )
@@ -138,6 +139,19 @@ def test_an_unplaced_symptom_an_article_plainly_answers_gets_that_answer(knowled
     dispatcher, events = run(ActionClarifyFallback(), tracker, domain)
     assert responses(dispatcher) == ["utter_kb_answer"]
     assert "冰箱" in dispatcher.messages[0]["title"]
+
+
+def test_the_product_named_after_an_answer_asks_the_same_question_about_it(knowledge, domain):
+    """QA: "保修期多久啊" was answered, then "冰箱的" got "不太确定您的意思"."""
+    tracker = make_tracker(text="冰箱的", intent="inform", ranking=RANKING)
+    answered = {"event": "bot", "metadata": {"utter_action": "utter_kb_answer"}}
+    tracker.events[:0] = [{"event": "user", "text": "保修期多久啊"}, answered]
+    dispatcher, _ = run(ActionClarifyFallback(), tracker, domain)
+    assert responses(dispatcher) == ["utter_kb_answer"]
+    assert "保修" in dispatcher.messages[0]["title"]
+    alone = make_tracker(text="冰箱的", intent="inform", ranking=RANKING)
+    dispatcher, _ = run(ActionClarifyFallback(), alone, domain)
+    assert responses(dispatcher) == ["utter_clarify"]
 
 
 def test_an_unanswerable_question_still_gets_the_clarifying_suggestion(knowledge, domain):
@@ -397,6 +411,28 @@ def test_withdrawing_a_ticket_without_its_number_asks_for_it(desk, knowledge, do
     assert responses(dispatcher) == ["utter_ask_ticket_to_withdraw"] and events == []
 
 
+def test_the_ticket_number_given_when_asked_which_to_withdraw_withdraws_it(desk, domain) -> None:
+    """QA: asked which ticket to withdraw, "T…" alone got "工单号已记下。需要我帮您查进度，
+    还是给客服留言？" and the withdrawal was forgotten."""
+    opened = _return_ticket(desk)
+    named = [entity("ticket_id", opened.ticket_no)]
+    tracker = make_tracker(VERIFIED, text=opened.ticket_no, entities=named)
+    asked = {"event": "bot", "metadata": {"utter_action": "utter_ask_ticket_to_withdraw"}}
+    tracker.events.insert(0, asked)
+    tracker.events.insert(0, {"event": "user", "text": "我想撤销之前提交的工单"})
+    dispatcher, _ = run(ActionNoteDetails(), tracker, domain)
+    assert responses(dispatcher) == ["utter_ticket_withdrawn"]
+    assert desk.tickets.timeline(opened.ticket_no).status == "cancelled"
+    # the same number with no withdrawal asked for is only noted
+    other = _return_ticket(desk)
+    plain = make_tracker(
+        VERIFIED, text=other.ticket_no, entities=[entity("ticket_id", other.ticket_no)]
+    )
+    dispatcher, _ = run(ActionNoteDetails(), plain, domain)
+    assert responses(dispatcher) == ["utter_noted_ticket"]
+    assert desk.tickets.timeline(other.ticket_no).status == "opened"
+
+
 def test_a_withdrawn_ticket_owes_no_call_back(desk, demo_factory, domain) -> None:
     """QA: the ticket was withdrawn but its call-back stayed on the agents' list."""
     from bot.handoff.service import HandoffService
@@ -452,3 +488,27 @@ def test_numbers_in_a_message_the_bot_could_not_place_are_kept(domain) -> None:
     assert events[0]["event"] == "rewind"
     kept = slots_set(events)
     assert kept["order_id"] == "SO20261118007" and kept["phone"] == "15800158000"
+
+
+@pytest.mark.parametrize(
+    ("form", "asked", "intent", "said"),
+    [
+        # QA: "道歉加补偿" as what a complainant wants got "超出了我的服务范围" and the
+        # question again; the form takes any words there.
+        ("complaint_form", "complaint_expectation", "out_of_scope", []),
+        ("complaint_form", "complaint_detail", "nlu_fallback", []),
+        # An odd fault description is taken down, not answered with "没明白您的意思".
+        ("repair_form", "fault_description", "nlu_fallback", []),
+        ("repair_form", "fault_description", "out_of_scope", ["utter_out_of_scope"]),
+        ("repair_form", "order_id", "nlu_fallback", ["utter_default"]),
+        ("return_form", "order_id", "out_of_scope", ["utter_out_of_scope"]),
+    ],
+)
+def test_an_off_topic_message_in_a_form_is_answered_only_when_not_taken(
+    domain, form, asked, intent, said
+) -> None:
+    tracker = make_tracker(
+        {"active_loop": form, "requested_slot": asked}, text="道歉加补偿", intent=intent
+    )
+    dispatcher, events = run(ActionReplyOffTopic(), tracker, domain)
+    assert (responses(dispatcher), events) == (said, [])

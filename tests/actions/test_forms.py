@@ -175,12 +175,18 @@ def test_a_message_can_be_left_without_an_order_number(desk, domain, said) -> No
     ) == {"order_id": said}
 
 
-def test_asking_for_a_person_again_at_the_message_question_is_the_message(desk, domain):
-    """QA: "转人工" four times, four times "请留下您的问题"."""
+@pytest.mark.parametrize(
+    ("text", "intent"), [("我要人工", "request_human"), ("好吧 那我等着", "affirm")]
+)
+def test_asking_for_a_person_again_at_the_message_question_is_the_message(
+    desk, domain, text, intent
+):
+    """QA: "转人工" four times, four times "请留下您的问题"; "好吧 那我等着" (agreeing to
+    the call-back) was filed as the problem, or read as cancel and lost the call-back."""
     asked = make_tracker(
         {"active_loop": "message_form", "requested_slot": "request_reason"},
-        text="我要人工",
-        intent="request_human",
+        text=text,
+        intent=intent,
     )
     form = validation("message_form")
     extracted = asyncio.run(form.extract_request_reason(CollectingDispatcher(), asked, domain))
@@ -309,6 +315,59 @@ def test_an_installation_is_not_booked_before_the_goods_can_arrive(desk, domain)
         said, CollectingDispatcher(), make_tracker(pending), domain
     )
     assert result["appointment_date"] == later.isoformat()
+
+
+def test_a_day_given_before_the_order_is_checked_once_the_order_is_known(desk, domain) -> None:
+    """QA: "油烟机约明天上午来装" booked tomorrow for goods not yet shipped: the day came with
+    the opening message, before the order was known.  Checked with the identity now."""
+    tomorrow = (desk.today() + timedelta(days=1)).isoformat()
+    early = {"order_id": "SO20261123012", "appointment_date": tomorrow, "time_slot": "上午"}
+    tracker = make_tracker({**early, "requested_slot": "phone"})
+    dispatcher = CollectingDispatcher()
+    result = validation("installation_form").validate_phone(
+        "13900139000", dispatcher, tracker, domain
+    )
+    assert result["verified_customer"] == "SO20261123012"
+    assert (result["appointment_date"], result["time_slot"]) == (None, None)
+    assert "utter_booked_date_before_arrival" in responses(dispatcher)
+
+
+def test_a_repair_of_goods_the_customer_has_is_not_held_to_the_delivery_date(desk, domain):
+    """QA: "早就收到了 物流没更新而已" let the repair go on, then "明天上午" got "安装请约在
+    送达之后": only an installation waits for the goods."""
+    vouched = {"verified_customer": "SO20261118007", "requested_slot": "appointment_date"}
+    dispatcher = CollectingDispatcher()
+    result = validation("repair_form").validate_appointment_date(
+        "明天", dispatcher, make_tracker(vouched), domain
+    )
+    assert result["appointment_date"] == (desk.today() + timedelta(days=1)).isoformat()
+    assert responses(dispatcher) == []
+
+
+def test_an_address_typed_at_the_fault_question_is_kept_as_the_address(desk, domain) -> None:
+    """QA: "广州市天河区…28楼" at "请描述一下故障现象" became the fault description."""
+    text = "广州市天河区珠江新城花城大道68号环球都会广场28楼"
+    asked = make_tracker({"requested_slot": "fault_description"}, text=text)
+    dispatcher = CollectingDispatcher()
+    form = validation("repair_form")
+    result = form.validate_fault_description(text, dispatcher, asked, domain)
+    assert result == {"fault_description": None, "address": text}
+    assert responses(dispatcher) == ["utter_address_noted_need_fault"]
+    fault = "三楼卧室的空调不制冷 开了20分钟还是热风"
+    result = form.validate_fault_description(fault, CollectingDispatcher(), asked, domain)
+    assert result == {"fault_description": fault}
+
+
+def test_an_order_number_at_the_phone_question_is_no_bad_phone(desk, domain) -> None:
+    """QA: "哦不对 是SO20261103002" at the phone question switched the order and also said
+    "手机号格式不对"."""
+    asked = {"order_id": "SO20261101009", "requested_slot": "phone", "active_loop": "return_form"}
+    tracker = make_tracker(asked, text="哦不对 是SO20261103002")
+    form = validation("return_form")
+    assert asyncio.run(form.extract_phone(CollectingDispatcher(), tracker, domain)) == {}
+    typed = make_tracker(asked, text="138 0013 8000")
+    extracted = asyncio.run(form.extract_phone(CollectingDispatcher(), typed, domain))
+    assert extracted == {"phone": "13800138000"}
 
 
 def test_a_date_cut_in_two_by_the_nlu_is_read_from_the_whole_message(desk, domain) -> None:

@@ -60,6 +60,21 @@ def test_a_return_past_the_seven_days_is_taken_down_and_the_customer_told(
     assert responses(dispatcher) == ["utter_ticket_opened"]
 
 
+def test_a_price_protection_claim_past_its_fifteen_days_is_told_so(desk, domain, monkeypatch):
+    """QA: a price difference claimed 31 days after delivery opened a ticket in silence."""
+    slots = dict(VERIFIED, request_reason="买贵了 现在降了300")
+    monkeypatch.setattr(desk, "today", lambda: date(2026, 11, 30))  # 26 days
+    dispatcher, _ = run(open_action("price"), make_tracker(slots), domain)
+    assert responses(dispatcher) == [
+        "utter_ticket_opened",
+        "utter_price_protection_window_passed",
+    ]
+    assert (dispatcher.messages[1]["days"], dispatcher.messages[1]["limit"]) == (26, 15)
+    monkeypatch.setattr(desk, "today", lambda: date(2026, 11, 14))  # 10 days: inside
+    dispatcher, _ = run(open_action("price"), make_tracker(slots), domain)
+    assert responses(dispatcher) == ["utter_ticket_opened"]
+
+
 def test_submitted_repair_opens_a_ticket_with_appointment(desk, demo_factory, domain) -> None:
     before = ticket_count(demo_factory)
     slots = dict(
@@ -164,6 +179,61 @@ def test_a_message_naming_a_danger_is_an_urgent_safety_ticket(desk, domain) -> N
     assert desk.tickets.timeline(dispatcher.messages[0]["ticket_id"]).category == "inquiry"
 
 
+def test_a_message_goes_to_the_team_its_words_are_about(desk, domain) -> None:
+    """Left while nobody was online, "我的洗衣机漏水了" is a repair (the repair team, its
+    clock), not an inquiry; words read as a plain question stay an inquiry."""
+    for intent, text, category in (
+        ("report_fault", "我的洗衣机漏水了", "repair"),
+        ("query_order", "快递三天没动了", "logistics"),
+        ("ask_question", "以旧换新怎么操作", "inquiry"),
+    ):
+        tracker = make_tracker(dict(VERIFIED, request_reason=text), text=text, intent=intent)
+        tracker.events.append({"event": "slot", "name": "request_reason", "value": text})
+        dispatcher, _ = run(open_action("message"), tracker, domain)
+        ticket = desk.tickets.timeline(dispatcher.messages[0]["ticket_id"])
+        assert (ticket.category, ticket.summary) == (category, f"客户留言：{text}")
+
+
+def test_a_complaint_about_a_ticket_under_way_is_linked_with_it(desk, domain) -> None:
+    """The washer's repair (T20261120-0001) is under way: a complaint about it is its own
+    ticket, and each names the other."""
+    slots = dict(
+        VERIFIED, complaint_detail="洗衣机报修一周了还没人来修", complaint_expectation="尽快上门"
+    )
+    dispatcher, _ = run(open_action("complaint"), make_tracker(slots), domain)
+    assert responses(dispatcher) == ["utter_ticket_opened", "utter_complaint_linked"]
+    assert dispatcher.messages[1]["ticket_id"] == "T20261120-0001"
+    complaint = desk.tickets.timeline(dispatcher.messages[0]["ticket_id"])
+    assert (complaint.category, complaint.details["关联工单"]) == ("complaint", "T20261120-0001")
+    notes = [event.note or "" for event in desk.tickets.timeline("T20261120-0001").events]
+    assert any(complaint.ticket_no in note for note in notes)
+
+    other = dict(RICE_COOKER_ORDER, complaint_detail="客服态度太差", complaint_expectation="道歉")
+    dispatcher, _ = run(open_action("complaint"), make_tracker(other), domain)
+    assert responses(dispatcher) == ["utter_ticket_opened"]
+
+
+def test_a_second_complaint_about_an_order_goes_onto_its_open_complaint(
+    desk, demo_factory, domain
+) -> None:
+    """QA: the late fridge (SO20261110004) has complaint T20261124-0001 under way; a new
+    complaint about it opened a second and a third complaint ticket."""
+    before = ticket_count(demo_factory)
+    mine = {"order_id": "SO20261110004", "phone": "13600136000"}
+    slots = dict(
+        mine,
+        verified_customer="SO20261110004",
+        complaint_detail="冰箱送晚了三天 送货的还骂人",
+        complaint_expectation="要求赔偿",
+    )
+    dispatcher, slots_set = run(open_action("complaint"), make_tracker(slots), domain)
+    assert responses(dispatcher) == ["utter_complaint_added"]
+    assert slots_set["ticket_id"] == "T20261124-0001"
+    assert ticket_count(demo_factory) == before
+    notes = [event.note or "" for event in desk.tickets.timeline("T20261124-0001").events]
+    assert any("送货的还骂人" in note and "要求赔偿" in note for note in notes)
+
+
 def test_unverified_pair_never_opens_a_ticket(desk, demo_factory, domain) -> None:
     before = ticket_count(demo_factory)
     slots = {"order_id": ORDER, "phone": "13900139000", "request_reason": "不想要了"}
@@ -218,6 +288,22 @@ def test_a_ticket_past_its_promised_times_is_owned_up_to_and_chased(desk, domain
     assert status.messages[1]["ticket_id"] == "T20261124-0001"
     notes = [event.note for event in desk.tickets.timeline("T20261124-0001").events]
     assert any("催办" in (note or "") for note in notes)
+
+
+def test_a_customer_who_asks_to_hurry_a_ticket_in_time_has_it_noted(desk, domain) -> None:
+    """ "催一下" right after the message was taken down read as a complaint and asked what
+    happened; it is a look at the ticket, with the chase noted for the agent."""
+    slots = dict(VERIFIED, request_reason="洗衣机漏水了")
+    opened, _ = run(open_action("message"), make_tracker(slots), domain)
+    ticket_no = opened.messages[0]["ticket_id"]
+    looked = dict(VERIFIED, ticket_id=ticket_no)
+    plain, _ = run(ActionShowTicketStatus(), make_tracker(looked, text="工单进度"), domain)
+    assert set(responses(plain)) == {"utter_ticket_timeline"}
+    status, _ = run(ActionShowTicketStatus(), make_tracker(looked, text="帮我催一下"), domain)
+    assert responses(status)[:2] == ["utter_ticket_timeline", "utter_ticket_chase_noted"]
+    assert status.messages[1]["ticket_id"] == ticket_no
+    notes = [event.note for event in desk.tickets.timeline(ticket_no).events]
+    assert sum("客户催办" in (note or "") for note in notes) == 1
 
 
 def test_locked_out_the_request_ends_with_the_lock_said_once(desk, domain) -> None:

@@ -98,13 +98,17 @@ def test_every_search_is_logged(service: KnowledgeService, factory, kb: Knowledg
         "然後呢 要怎麼做",
         "压缩机呢？",
         "那壓縮機咧",
+        "冰箱的",  # QA: after "保修期多久啊" it got "不太确定您的意思"
+        "是洗衣机",
     ],
 )
 def test_a_bare_what_now_is_a_follow_up(text: str) -> None:
     assert is_follow_up(text)
 
 
-@pytest.mark.parametrize("text", ["洗衣机漏水怎么办", "怎么退货", "你们卖二手车吗", "", "人呢"])
+@pytest.mark.parametrize(
+    "text", ["洗衣机漏水怎么办", "怎么退货", "你们卖二手车吗", "", "人呢", "冰箱坏了", "好的"]
+)
 def test_a_question_with_its_own_subject_is_not_a_follow_up(text: str) -> None:
     assert not is_follow_up(text)
 
@@ -123,6 +127,8 @@ def test_a_follow_up_is_searched_with_the_previous_message(
     # "and X?" asks the previous question about X
     what_about = service.answer("那压缩机呢", context="空调保修几年")
     assert what_about.hits[0].id == "warranty-period"
+    which = service.answer("冰箱的", context="保修期多久啊")
+    assert which.hits[0].id == "warranty-period"
     # a question of its own ignores the context
     assert service.answer(NOT_FOUND, context="洗衣机底下一直漏水").hits == ()
 

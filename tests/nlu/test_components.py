@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.components import ORIGINAL_TEXT, TextNormalizer, realign_entities
+from bot.nlu.components import ORIGINAL_TEXT, IntentCueGuard, TextNormalizer, realign_entities
 from bot.nlu.text import normalise_text
+from bot.settings import PROJECT_ROOT
 
 
 def entity(text: str, surface: str, label: str = "product", value: str | None = None, nth=0):
@@ -186,3 +188,55 @@ def test_process_training_data_normalises_examples_and_realigns_entities(
     assert plain.get(TEXT) == "空调不制冷"
     assert plain.get(ENTITIES) in (None, [])
     assert payload.get(TEXT) == "/greet"
+
+
+def _config_cues() -> dict[str, Any]:
+    pipeline = yaml.safe_load((PROJECT_ROOT / "config.yml").read_text(encoding="utf-8"))
+    (guard,) = [c for c in pipeline["pipeline"] if c["name"].endswith("IntentCueGuard")]
+    return guard["cues"]
+
+
+@pytest.fixture(scope="module")
+def guard() -> IntentCueGuard:
+    return IntentCueGuard(IntentCueGuard.validated_cues(_config_cues()))
+
+
+def _parsed(text: str, ranking: list[tuple[str, float]]) -> Message:
+    rows = [{"name": name, "confidence": confidence} for name, confidence in ranking]
+    return Message(data={TEXT: text, INTENT: rows[0], "intent_ranking": rows})
+
+
+def test_cancel_without_a_word_that_cancels_gives_way_to_the_next_intent(
+    guard: IntentCueGuard,
+) -> None:
+    """QA: "重新上门" (what a complainant wants) read as cancel 0.87 and lost the complaint."""
+    (message,) = guard.process([_parsed("重新上门", [("cancel", 0.87), ("inform", 0.08)])])
+    assert message.get(INTENT) == {"name": "inform", "confidence": 0.08}
+    assert [r["name"] for r in message.get("intent_ranking")] == ["inform"]
+    (kept,) = guard.process([_parsed("算了 不弄了", [("cancel", 0.9), ("inform", 0.05)])])
+    assert kept.get(INTENT)["name"] == "cancel"
+    (other,) = guard.process([_parsed("重新上门", [("inform", 0.9), ("cancel", 0.05)])])
+    assert other.get(INTENT)["name"] == "inform"
+
+
+def test_every_cancel_example_carries_a_cue(guard: IntentCueGuard) -> None:
+    """A training example the guard would overrule teaches the classifier for nothing."""
+    nlu = yaml.safe_load((PROJECT_ROOT / "data" / "nlu" / "cancel.yml").read_text("utf-8"))
+    examples = [
+        line.strip()[2:]
+        for block in nlu["nlu"]
+        if block.get("intent") == "cancel"
+        for line in block["examples"].splitlines()
+        if line.strip()
+    ]
+    assert len(examples) > 50
+    assert [text for text in examples if not guard.has_cue("cancel", text)] == []
+
+
+@pytest.mark.parametrize(
+    ("cues", "reason"),
+    [([], "must map intents"), ({"cancel": []}, "non-empty list"), ({"cancel": [""]}, "empty")],
+)
+def test_a_broken_cue_list_is_named(cues: Any, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        IntentCueGuard.validated_cues(cues)

@@ -323,8 +323,13 @@ def test_every_opening_answer_names_a_slot_its_form_asks_for() -> None:
             "requests: {}\nfollow_up_words:\n  repairs: [报修]\n",
             "follow_up_words: unknown ticket categories ['repairs']",
         ),
+        (
+            "requests:\n  message: {category: inquiry, summary: 留言, fields: {}, "
+            "category_by_intent: {report_fault: repairs}}\n",
+            "request kind 'message': unknown ticket categories ['repairs']",
+        ),
     ],
-    ids=["word-list", "window", "urgent-when", "follow-up-category"],
+    ids=["word-list", "window", "urgent-when", "follow-up-category", "intent-category"],
 )
 def test_a_broken_request_config_is_named(tmp_path: Path, text: str, reason: str) -> None:
     broken = tmp_path / "service_requests.yml"
@@ -340,6 +345,15 @@ def test_request_tickets_are_numbered_in_sequence(fresh_desk: ServiceDesk) -> No
     assert second.ticket_no[:10] == first.ticket_no[:10]
     assert int(second.ticket_no[-4:]) == int(first.ticket_no[-4:]) + 1
     assert (second.category, second.summary, second.details) == ("inquiry", "人工服务请求", {})
+
+
+def test_a_call_back_ticket_goes_to_the_team_its_words_are_about(fresh_desk: ServiceDesk) -> None:
+    verified = _verified(fresh_desk)
+    said = {"request_reason": "空调不制冷 你们到底管不管"}
+    repair = fresh_desk.open_request("human", verified, said, None, "rest", intent="report_fault")
+    assert (repair.category, repair.need_class) == ("repair", "normal")
+    unknown = fresh_desk.open_request("human", verified, said, None, "rest", intent="greet")
+    assert unknown.category == "inquiry"
 
 
 def test_a_known_need_class_is_kept_and_urgent_words_still_win(fresh_desk: ServiceDesk) -> None:
