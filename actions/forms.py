@@ -85,7 +85,7 @@ def _cut(text: str, entities: list[dict[str, Any]]) -> str:
     return "".join(kept)
 
 
-def _words_beyond(text: str, entities: list[dict[str, Any]]) -> str:
+def words_beyond(text: str, entities: list[dict[str, Any]]) -> str:
     """What is left of ``text`` once the given entities' spans are cut out, without spaces and
     punctuation."""
     return re.sub(r"[\W_]+", "", _cut(text, entities))
@@ -113,7 +113,7 @@ def _details_only(text: str, tracker: Tracker) -> list[dict[str, Any]]:
     if text != str(latest.get("text") or "").strip():
         return []
     found = [e for e in latest.get("entities") or [] if e.get("entity") in NOT_A_DESCRIPTION]
-    if found and len(_words_beyond(text, found)) < MIN_DESCRIPTION_CHARS:
+    if found and len(words_beyond(text, found)) < MIN_DESCRIPTION_CHARS:
         return found
     return []
 
@@ -373,6 +373,31 @@ class ActionAskProduct(Action):
         dispatcher.utter_message(
             response="utter_ask_product_on_order", order_no=order_no, buttons=buttons
         )
+        return []
+
+
+ORDER_NUMBER_INVITED = frozenset({"utter_order_not_delivered", "utter_order_cancelled"})
+"""Replies that already end with "如果您说的是另一个订单，请直接发那个订单号"."""
+
+
+class ActionAskOrderId(Action):
+    """The order question, unless the reply just sent already asks for another order number
+    (an order still on its way or cancelled): the same question twice in a row read as if
+    the verification had failed."""
+
+    def name(self) -> str:
+        return "action_ask_order_id"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        invited = any(
+            (event.get("metadata") or {}).get("utter_action") in ORDER_NUMBER_INVITED
+            for event in events_since_last_message(tracker)
+            if event.get("event") == "bot"
+        )
+        if not invited:
+            dispatcher.utter_message(response="utter_ask_order_id")
         return []
 
 

@@ -14,8 +14,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.config_file import intent_labels
 from bot.handoff.policy import need_class_for
 from bot.handoff.service import default_handoff_service
+from bot.nlu.catalogue import skus_mentioned
 from bot.sentiment import default_analyzer
 from bot.services.customers import VerifiedOrder
 from bot.services.desk import (
@@ -282,7 +284,40 @@ class OpenTicketAction(Action, ABC):
                 appointment=f"{day}{answers.get('time_slot') or ''}",
                 address=answers.get("address") or "",
             )
+        waiting = self._request_still_waiting(tracker, answers.get("product"))
+        if waiting:
+            intent, product = waiting
+            titles = project_domain()["responses"]
+            dispatcher.utter_message(
+                response="utter_other_request_offer",
+                product=product,
+                request_label=intent_labels().get(intent, intent),
+                buttons=[
+                    {
+                        "title": titles["utter_other_request_go_on"][0]["text"],
+                        "payload": f'/{intent}{{"product": "{product}"}}',
+                    },
+                    {"title": titles["utter_other_request_not_now"][0]["text"], "payload": "/deny"},
+                ],
+            )
         return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
+
+    def _request_still_waiting(self, tracker: Tracker, product: Any) -> tuple[str, str] | None:
+        """The other request of a first message that asked for two things about two products
+        ("冰箱不制冷要报修，洗衣机想退货", "空调和热水器都要装"): (intent, product word)."""
+        intent = KIND_INTENTS.get(self.kind)
+        opening = _message_that_started(tracker, f"{self.kind}_form") if intent else None
+        if not intent or not opening:
+            return None
+        named = load_request_config().requests_named(opening, intent)
+        if len({word for _, word in named}) < 2:
+            return None  # one product: the request is whatever the form took down
+        done = skus_mentioned(str(product or ""))
+        for asked, word in named:
+            this_one = asked == intent and bool(done & skus_mentioned(word))
+            if asked in KIND_INTENTS.values() and not this_one:
+                return asked, word
+        return None
 
     def _replaced(
         self, tracker: Tracker, desk: ServiceDesk, verified: VerifiedOrder, answers: dict
@@ -367,6 +402,29 @@ def _tell_pending_callback(
             ticket_id=ticket.ticket_no,
             callback_due=format_time(callback_due, desk.policy),
         )
+
+
+KIND_INTENTS = {
+    "return": "request_return",
+    "exchange": "request_exchange",
+    "repair": "report_fault",
+    "installation": "request_installation",
+    "maintenance": "book_maintenance",
+}
+"""The request intent behind each form about a product (its kind in service_requests.yml)."""
+
+
+def _message_that_started(tracker: Tracker, form: str) -> str | None:
+    """What the customer wrote in the turn ``form`` last became active."""
+    text, started = None, None
+    for event in tracker.events:
+        if event.get("event") == "user":
+            text = str(event.get("text") or "")
+        elif event.get("event") == "active_loop" and event.get("name") == form:
+            started = text
+        elif event.get("event") == "session_started":
+            started = None
+    return started
 
 
 def intent_when_set(tracker: Tracker, slot: str) -> str | None:

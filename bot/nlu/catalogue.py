@@ -57,6 +57,26 @@ def product_by_alias(text: str) -> CatalogueProduct | None:
     return None
 
 
+def product_mentions(text: str) -> list[str]:
+    """The product words a message uses, in order, each once ("空调和热水器都要装" → 空调,
+    热水器); a word inside a longer one ("洗衣机" in "滚筒洗衣机") is not counted again."""
+    haystack = to_simplified(text).lower()
+    words = {w.lower() for p in load_catalogue() for w in (p.name, *p.aliases) if w}
+    spans: list[tuple[int, int]] = []
+    for word in sorted(words, key=len, reverse=True):
+        start = haystack.find(word)
+        while start >= 0:
+            end = start + len(word)
+            if not any(s < end and start < e for s, e in spans):
+                spans.append((start, end))
+            start = haystack.find(word, end)
+    mentioned: list[str] = []
+    for start, end in sorted(spans):
+        if haystack[start:end] not in mentioned:
+            mentioned.append(haystack[start:end])
+    return mentioned
+
+
 def skus_mentioned(text: str) -> frozenset[str]:
     """The catalogue products a message names by name or alias ("冰箱嗡嗡响" → the fridge),
     in Traditional characters too ("熱水器")."""

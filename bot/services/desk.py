@@ -21,7 +21,7 @@ import yaml
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.handoff.policy import BusinessHours, load_escalation_policy
-from bot.nlu.catalogue import load_catalogue, product_by_alias, skus_mentioned
+from bot.nlu.catalogue import load_catalogue, product_by_alias, product_mentions, skus_mentioned
 from bot.nlu.text import normalise_text
 from bot.policy import ReturnWindows, ServicePolicy, SlaStatus, load_policy
 from bot.services.customers import CustomerService, VerifiedOrder, mask_phone
@@ -144,6 +144,30 @@ class RequestConfig:
     """...and words that cancel it when the NLU read no plain yes ("取消吧", "不要了")."""
     hurry_words: tuple[str, ...] = ()
     """Words that ask to hurry a ticket along ("催一下", "加急")."""
+    request_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per request intent, the words that name it in a message asking for two things."""
+
+    def requests_named(self, text: str, default_intent: str) -> list[tuple[str, str]]:
+        """(request intent, product word) for each product a message names, in order: "冰箱
+        不制冷要报修，洗衣机想退货" → (report_fault, 冰箱), (request_return, 洗衣机).  A
+        clause naming products but no request takes the request of the next clause that
+        names one ("空调和热水器 都要装"), else ``default_intent``."""
+        clauses = [c for c in _CLAUSE_BREAKS.split(normalise_text(text).lower()) if c.strip()]
+        named: list[tuple[list[str], str | None]] = []
+        for clause in clauses:
+            said = [
+                (clause.rfind(word), intent)
+                for intent, words in self.request_words.items()
+                for word in words
+                if word in clause
+            ]
+            named.append((product_mentions(clause), max(said)[1] if said else None))
+        pairs: list[tuple[str, str]] = []
+        for index, (products, intent) in enumerate(named):
+            later = (asked for _, asked in named[index:] if asked)
+            intent = intent or next(later, default_intent)
+            pairs += [(intent, product) for product in products if (intent, product) not in pairs]
+        return pairs
 
     def asks_to_hurry(self, text: str) -> bool:
         """Whether a look at a ticket also asks to hurry it ("帮我催催")."""
@@ -223,6 +247,8 @@ class RequestConfig:
         return len(_DESCRIPTION_CHARS.findall(rest))
 
 
+_CLAUSE_BREAKS = re.compile(r"[，,。；;！!？?\s]+|另外|还有|以及|然后")
+"""Where one request in a message ends and the next may begin."""
 _DESCRIPTION_CHARS = re.compile(r"[\u4e00-\u9fff]|[a-z]|\d")
 _IDENTIFIERS = re.compile(
     r"(?:订单号|订单|单号|工单号|工单|电话号码|电话|手机号码|手机号|手机|号码)?[:：]?\s*"
@@ -327,6 +353,10 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
         _word_list(answers.get("keep") or [], f"{path}: order_cancel_answers.keep"),
         _word_list(answers.get("cancel") or [], f"{path}: order_cancel_answers.cancel"),
         _word_list(raw.get("hurry_words") or [], f"{path}: hurry_words"),
+        {
+            intent: _word_list(words, f"{path}: request_words.{intent}")
+            for intent, words in (raw.get("request_words") or {}).items()
+        },
     )
 
 

@@ -474,6 +474,24 @@ def test_a_request_sent_with_its_order_and_phone_starts_its_form(desk, domain) -
     assert responses(dispatcher) == ["utter_noted_order"]
 
 
+@pytest.mark.parametrize("text", ["SO20261122011", "订单号是SO20261122011"])
+def test_a_bare_order_number_the_nlu_was_unsure_of_is_noted(desk, domain, text) -> None:
+    """QA: "SO20261122011" (nlu_fallback 0.55, request_return 0.25 behind) got "不太确定您的
+    意思" with 申请退货 / 申请换货 buttons; it is a detail to keep, and no return is started."""
+    start = text.index("SO")
+    number = {"entity": "order_id", "value": text[start:], "start": start, "end": len(text)}
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.55},
+        {"name": "inform", "confidence": 0.5},
+        {"name": "request_return", "confidence": 0.25},
+    ]
+    tracker = make_tracker(text=text, intent="nlu_fallback", ranking=ranking, entities=[number])
+    dispatcher, events = run(ActionClarifyFallback(), tracker, domain)
+    assert responses(dispatcher) == ["utter_noted_order"]
+    assert slots_set(events) == {"order_id": "SO20261122011"}
+    assert not any(e["event"] == "followup" for e in events)
+
+
 def test_numbers_in_a_message_the_bot_could_not_place_are_kept(domain) -> None:
     """QA: "扫地机器人到哪了 SO20261118007 15800158000" went to "您是想…"; the order lookup
     picked next asked for the order number again."""

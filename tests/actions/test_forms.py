@@ -14,6 +14,7 @@ from actions.forms import (
     VALIDATION_BY_FORM,
     VALIDATIONS,
     ActionAskAddress,
+    ActionAskOrderId,
     ActionAskPhone,
     ActionAskProduct,
     form_answer_taken_for_a_question,
@@ -1179,3 +1180,18 @@ def test_an_upset_reason_that_brought_in_a_person_is_still_the_reason(
         validation(form).get_validation_events(CollectingDispatcher(), tracker, domain)
     )
     assert SlotSet("request_reason", text) in events
+
+
+def test_the_order_question_is_not_asked_right_after_a_reply_that_asks_it(domain) -> None:
+    """QA: "订单…还没有签收…如果您说的是另一个订单，请直接发那个订单号" was followed at once
+    by "为了保护您的隐私，请先提供订单号", as if the check had failed."""
+    plain = make_tracker({"active_loop": "repair_form"})
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionAskOrderId().run(dispatcher, plain, domain))
+    assert responses(dispatcher) == ["utter_ask_order_id"]
+    refused = make_tracker({"active_loop": "repair_form"})
+    said = {"event": "bot", "metadata": {"utter_action": "utter_order_not_delivered"}}
+    refused.events.append(said)
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionAskOrderId().run(dispatcher, refused, domain))
+    assert responses(dispatcher) == []

@@ -234,6 +234,39 @@ def test_a_second_complaint_about_an_order_goes_onto_its_open_complaint(
     assert any("送货的还骂人" in note and "要求赔偿" in note for note in notes)
 
 
+def test_the_second_request_of_a_first_message_is_offered_once_the_first_is_done(
+    desk, domain
+) -> None:
+    """QA: "热水器和油烟机都要装" booked one installation and forgot the other; "冰箱不制冷要报修
+    另外洗衣机想退货" forgot the return."""
+    slots = {
+        "order_id": "SO20261119008",
+        "phone": "13700137000",
+        "verified_customer": "SO20261119008",
+        "product": "电热水器",
+        "address": "广州市天河区珠江新城花城大道68号",
+    }
+    opening = "热水器和油烟机都要装"
+    tracker = make_tracker(slots, text="就这个地址")
+    tracker.events[:0] = [
+        {"event": "user", "text": opening},
+        {"event": "active_loop", "name": "installation_form"},
+    ]
+    dispatcher, _ = run(open_action("installation"), tracker, domain)
+    assert responses(dispatcher)[-1] == "utter_other_request_offer"
+    offer = dispatcher.messages[-1]
+    assert (offer["product"], offer["request_label"]) == ("油烟机", "预约安装")
+    assert offer["buttons"][0]["payload"] == '/request_installation{"product": "油烟机"}'
+    # one product named: nothing else is waiting
+    single = make_tracker(dict(slots, product="油烟机"), text="好的")
+    single.events[:0] = [
+        {"event": "user", "text": "油烟机要装"},
+        {"event": "active_loop", "name": "installation_form"},
+    ]
+    dispatcher, _ = run(open_action("installation"), single, domain)
+    assert "utter_other_request_offer" not in responses(dispatcher)
+
+
 def test_unverified_pair_never_opens_a_ticket(desk, demo_factory, domain) -> None:
     before = ticket_count(demo_factory)
     slots = {"order_id": ORDER, "phone": "13900139000", "request_reason": "不想要了"}

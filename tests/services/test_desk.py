@@ -629,3 +629,26 @@ def test_every_switch_of_request_has_its_rule() -> None:
         for intent in intents:
             assert intent in load_request_config().switch_words, intent
             assert found.get((form, intent)) == {"action": targets[intent]}, (form, intent)
+
+
+@pytest.mark.parametrize(
+    ("text", "under_way", "named"),
+    [
+        (
+            "冰箱不制冷要报修，另外洗衣机想退货",
+            "report_fault",
+            [("report_fault", "冰箱"), ("request_return", "洗衣机")],
+        ),
+        (
+            "空调 和 热水器 都要装",
+            "request_installation",
+            [("request_installation", "空调"), ("request_installation", "热水器")],
+        ),
+        ("洗衣机漏水 不想修了 要退货", "request_return", [("report_fault", "洗衣机")]),
+        ("帮我约个安装", "request_installation", []),
+    ],
+)
+def test_the_requests_a_first_message_asks_for_are_read_per_product(
+    text: str, under_way: str, named: list[tuple[str, str]]
+) -> None:
+    assert load_request_config().requests_named(text, under_way) == named

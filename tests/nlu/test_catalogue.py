@@ -1,0 +1,26 @@
+"""The product catalogue as messages name it."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.nlu.catalogue import product_mentions, skus_mentioned
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("空调和热水器都要装", ["空调", "热水器"]),
+        ("滚筒洗衣机漏水", ["滚筒洗衣机"]),  # not "洗衣机" a second time
+        ("我的洗衣机 洗衣机", ["洗衣机"]),
+        ("熱水器和油煙機", ["热水器", "油烟机"]),
+        ("我要退货", []),
+    ],
+)
+def test_product_words_are_read_in_order_each_once(text: str, words: list[str]) -> None:
+    assert product_mentions(text) == words
+
+
+def test_every_word_read_names_a_catalogue_product() -> None:
+    for word in product_mentions("冰箱不制冷 另外洗衣机和吹风机都坏了"):
+        assert skus_mentioned(word), word
