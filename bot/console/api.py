@@ -25,6 +25,7 @@ from bot.handoff.compensation import CompensationError, CompensationService, Unk
 from bot.handoff.policy import EscalationPolicy, load_escalation_policy
 from bot.handoff.service import (
     TRANSFER_TARGET_ROLES,
+    AgentOffline,
     AlreadyClaimed,
     HandoffError,
     HandoffService,
@@ -55,6 +56,8 @@ def handoff_errors() -> Iterator[None]:
         yield
     except AlreadyClaimed as exc:
         raise ApiError(409, "already_claimed") from exc
+    except AgentOffline as exc:
+        raise ApiError(409, "agent_offline") from exc
     except NotAllowed as exc:
         raise ApiError(403, "not_owner") from exc
     except HandoffError as exc:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, Extra, ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.handoff.accounts import NotAllowed, acting_agent
@@ -144,7 +144,9 @@ class CompensationService:
         """Grant compensation for a chat (its ticket) or a ticket.
 
         Up to the limit an agent grants alone (`granted`); above it the request is `pending`
-        until a supervisor decides; supervisors and managers grant any amount directly.
+        until a supervisor decides; supervisors and managers grant any amount directly.  The
+        limit is per case: what the ticket already received (granted or approved) counts, so
+        500 + 300 + 450 in three grants is no way round it.
         Raises CompensationError (bad amount, empty reason, no ticket), NotAllowed,
         UnknownHandoff or UnknownTicket.
         """
@@ -167,8 +169,11 @@ class CompensationService:
                 raise CompensationError("open a ticket first: compensation is recorded on it")
             ticket = self._ticket(session, number)
             supervisor = agent.role in ("supervisor", "manager")
+            case_total = value + self._already_given(session, ticket.ticket_no)
             status = (
-                "pending" if self._policy.needs_supervisor(value) and not supervisor else "granted"
+                "pending"
+                if self._policy.needs_supervisor(case_total) and not supervisor
+                else "granted"
             )
             row = Compensation(
                 ticket_no=ticket.ticket_no,
@@ -187,6 +192,17 @@ class CompensationService:
             view = _view(row)
         log.info("compensation %d: %s CNY %s by %s", view.id, value, status, agent.username)
         return view
+
+    @staticmethod
+    def _already_given(session: Session, ticket_no: str) -> Decimal:
+        """What the ticket has received so far (granted by an agent or approved)."""
+        total = session.execute(
+            select(func.coalesce(func.sum(Compensation.amount), 0)).where(
+                Compensation.ticket_no == ticket_no,
+                Compensation.status.in_(("granted", "approved")),
+            )
+        ).scalar_one()
+        return Decimal(str(total))
 
     def approve(self, compensation_id: int, supervisor_id: int) -> CompensationView:
         """A supervisor or manager approves a pending compensation."""

@@ -66,6 +66,11 @@ class AlreadyClaimed(HandoffError):
     """Someone else claimed the chat first (or it is no longer waiting)."""
 
 
+class AgentOffline(HandoffError):
+    """A chat cannot go to someone whose console is not open: the customer would wait on
+    nobody."""
+
+
 @dataclass(frozen=True)
 class HandoffView:
     """One handoff as the console and the actions see it; priority is computed at `as_of`."""
@@ -456,6 +461,8 @@ class HandoffService:
                 raise HandoffError(f"chat {handoff_id} is {handoff.status}")
             if handoff.agent_id == target.id:
                 raise HandoffError(f"chat {handoff_id} is already with {target.username}")
+            if target.id not in online_agent_ids(session, now, self._policy.presence_timeout):
+                raise AgentOffline(f"{target.username} is not online")
             previous_owner = handoff.agent_id
             moved = session.execute(
                 update(Handoff)

@@ -214,10 +214,12 @@ def test_transfer_moves_the_chat_and_its_reply_rights(console: Console) -> None:
     path = f"chats/{handoff_id}/messages"
     assert amy.post(path, json={"text": "x"}).status_code == 409
     assert bob.post(path, json={"text": "我是鲍勃"}).status_code == 201
-    to_supervisor = bob.post(
-        f"chats/{handoff_id}/transfer", json={"agent_id": console.agents["sue"]}
-    )
-    assert to_supervisor.status_code == 200
+    transfer_to_sue = (f"chats/{handoff_id}/transfer", {"agent_id": console.agents["sue"]})
+    offline = bob.post(transfer_to_sue[0], json=transfer_to_sue[1])
+    # QA: a chat given to someone whose console is closed waited on nobody
+    assert (offline.status_code, offline.json()["code"]) == (409, "agent_offline")
+    console.login("sue")
+    assert bob.post(transfer_to_sue[0], json=transfer_to_sue[1]).status_code == 200
 
 
 def test_hand_back_and_close_go_through_the_bridge(console: Console) -> None:

@@ -98,6 +98,24 @@ def test_more_than_the_limit_waits_for_a_supervisor(
     assert statuses == ["pending", "approved"]
 
 
+def test_the_limit_is_per_case_not_per_grant(
+    compensation: CompensationService, online: Team, chat: int
+) -> None:
+    """QA: 500 + 300 + 450 in three grants on one ticket were all granted by an agent."""
+    assert compensation.grant("300", "配送延误", online.agent1.id, handoff_id=chat).status == (
+        "granted"
+    )
+    assert compensation.grant("200", "再补运费", online.agent2.id, handoff_id=chat).status == (
+        "granted"
+    )
+    over = compensation.grant("0.01", "再补一点", online.agent1.id, handoff_id=chat)
+    assert over.status == "pending"
+    compensation.reject(over.id, online.lead.id)  # rejected money does not count
+    assert compensation.grant("500", "主管特批", online.lead.id, handoff_id=chat).status == (
+        "granted"
+    )
+
+
 def test_rejection_is_recorded(compensation: CompensationService, online: Team, chat: int) -> None:
     pending = compensation.grant(800, "要求高额赔偿", online.agent1.id, handoff_id=chat)
     rejected = compensation.reject(pending.id, online.boss.id)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.handoff.accounts import AgentAccounts
 from bot.handoff.service import (
+    AgentOffline,
     AlreadyClaimed,
     HandoffError,
     HandoffService,
@@ -152,11 +153,17 @@ def test_agents_see_waiting_chats_and_their_own(handoffs: HandoffService, online
     assert [view.status for view in handoffs.queue()] == ["waiting", "active", "active"]
 
 
-def test_transfer_rules(handoffs: HandoffService, online: Team) -> None:
+def test_transfer_rules(handoffs: HandoffService, online: Team, accounts: AgentAccounts) -> None:
     chat = escalate(handoffs, "web-1").handoff_id
     with pytest.raises(NotAllowed):
         handoffs.transfer(chat, online.agent1.id, online.agent2.id)  # claim first
     handoffs.claim(chat, online.agent1.id)
+    with pytest.raises(AgentOffline):
+        # QA: a chat given to an agent whose console was closed waited on nobody
+        handoffs.transfer(chat, online.agent1.id, online.agent2.id)
+    assert handoffs.get(chat).agent_id == online.agent1.id
+    for colleague in (online.agent2, online.lead):
+        accounts.open_session(colleague.id)
     with pytest.raises(NotAllowed):
         handoffs.transfer(chat, online.agent2.id, online.agent2.id)  # not the owner
     with pytest.raises(NotAllowed):
@@ -171,8 +178,11 @@ def test_transfer_rules(handoffs: HandoffService, online: Team) -> None:
     assert transfers == [{"from": "agent1", "to": "lead1"}, {"from": "lead1", "to": "agent2"}]
 
 
-def test_supervisor_can_assign_a_waiting_chat(handoffs: HandoffService, online: Team) -> None:
+def test_supervisor_can_assign_a_waiting_chat(
+    handoffs: HandoffService, online: Team, accounts: AgentAccounts
+) -> None:
     chat = escalate(handoffs, "web-1").handoff_id
+    accounts.open_session(online.agent2.id)
     view = handoffs.transfer(chat, online.lead.id, online.agent2.id)
     assert (view.status, view.agent_id) == ("active", online.agent2.id)
 
