@@ -13,6 +13,7 @@ from rasa_sdk.types import DomainDict
 from actions.forms import entity_value, value_before_latest_message, words_beyond
 from actions.knowledge import ActionAnswerQuestion, last_bot_response
 from actions.tickets import (
+    REQUEST_FORMS,
     clear_request_slots,
     ticket_opened_in_this_chat,
     verified_customer,
@@ -48,16 +49,6 @@ ORDER_NEXT_STEPS = (
 )
 TICKET_NEXT_STEPS = ("query_ticket_status", "leave_message")
 ACTION_LISTEN = "action_listen"
-REQUEST_FORMS = {
-    "report_fault": "repair_form",
-    "request_return": "return_form",
-    "request_exchange": "exchange_form",
-    "request_installation": "installation_form",
-    "book_maintenance": "maintenance_form",
-    "price_dispute": "price_dispute_form",
-    "query_order": "order_status_form",
-}
-"""The form each request intent starts (data/rules.yml starts them the same way)."""
 MIN_REQUEST_CONFIDENCE = 0.1
 """How sure the NLU must be of a request read beside an order number it took for an inform."""
 

@@ -15,13 +15,14 @@ from typing import Any
 
 import yaml
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
 from actions.tickets import (
     FREE_TEXT_SLOTS,
+    REQUEST_FORMS,
     UPSET_ANSWERS_COUNT,
     channel_of,
     previous_customer_text,
@@ -257,8 +258,24 @@ class ActionEscalate(Action):
         return [*events, SlotSet("handoff_followup", followup)]
 
 
+CSAT_SKIPPED = "skipped"
+"""The survey's score when the customer answered something else instead."""
+_SCORE_LIKE = re.compile(r"\d|星|分|★|⭐")
+"""An attempt at a score the parser could not read ("打几分"): asked again."""
+TAKEN_UP_AFTER_SURVEY = {
+    **REQUEST_FORMS,
+    "query_ticket_status": "ticket_status_form",
+    "ask_question": "action_answer_question",
+    "request_human": ACTION_ESCALATE,
+    "complain": ACTION_ESCALATE,
+}
+"""What runs for a message sent instead of a score ("我的扫地机器人到哪了", "转人工")."""
+
+
 class ValidateCsatForm(FormValidationAction):
-    """The survey's score is 1..5 (stars, digits or words); the comment may be skipped."""
+    """The survey's score is 1..5 (stars, digits or words); the comment may be skipped.  Any
+    other answer ends the survey (QA: "不想评", "转人工" and "我要退货" got "请选择 1 到 5 颗星"
+    again and again): the customer is never held by it."""
 
     def name(self) -> str:
         return "validate_csat_form"
@@ -267,10 +284,22 @@ class ValidateCsatForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         score = parse_csat_score(value)
-        if score is None:
+        if score is not None:
+            return {"csat_score": str(score)}
+        if _SCORE_LIKE.search(str(value or "")):
             dispatcher.utter_message(response="utter_csat_invalid_score")
             return {"csat_score": None}
-        return {"csat_score": str(score)}
+        return {"csat_score": CSAT_SKIPPED, "csat_comment": ""}
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        """No comment is asked for a survey the customer did not answer."""
+        return [] if tracker.get_slot("csat_score") == CSAT_SKIPPED else domain_slots
 
     def validate_csat_comment(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -287,6 +316,13 @@ class ActionSaveCsat(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        cleared = [SlotSet("csat_score", None), SlotSet("csat_comment", None)]
+        if tracker.get_slot("csat_score") == CSAT_SKIPPED:
+            # Something else instead of a score: no survey answer, and the message is taken
+            # up as it would have been without the survey.
+            dispatcher.utter_message(response="utter_csat_skipped")
+            follow_up = TAKEN_UP_AFTER_SURVEY.get(str(_latest_intent(tracker)))
+            return [*cleared, *([FollowupAction(follow_up)] if follow_up else [])]
         score = parse_csat_score(tracker.get_slot("csat_score"))
         if score is not None:
             handoff = handoff_service().latest_for_sender(tracker.sender_id)
@@ -298,4 +334,4 @@ class ActionSaveCsat(Action):
                 handoff_id=handoff.id if handoff is not None else None,
             )
         dispatcher.utter_message(response="utter_csat_thanks")
-        return [SlotSet("csat_score", None), SlotSet("csat_comment", None)]
+        return cleared

@@ -404,6 +404,17 @@ def _tell_pending_callback(
         )
 
 
+REQUEST_FORMS = {
+    "report_fault": "repair_form",
+    "request_return": "return_form",
+    "request_exchange": "exchange_form",
+    "request_installation": "installation_form",
+    "book_maintenance": "maintenance_form",
+    "price_dispute": "price_dispute_form",
+    "query_order": "order_status_form",
+}
+"""The form each request intent starts (data/rules.yml starts them the same way)."""
+
 KIND_INTENTS = {
     "return": "request_return",
     "exchange": "request_exchange",

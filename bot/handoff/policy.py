@@ -242,6 +242,8 @@ class EscalationPolicy(_StrictModel):
     business_hours: BusinessHours
     average_handling_minutes: float = Field(gt=0)
     agent_presence_timeout_seconds: float = Field(gt=0)
+    live_channels: tuple[str, ...] = ("webchat", "wechat")
+    """Channels an agent's message can reach; a chat on any other gets a call-back."""
     console: ConsoleSettings
 
     @property

@@ -208,7 +208,11 @@ class HandoffService:
         now = self._clock()
         with session_scope(self._session_factory) as session:
             agents_online = len(online_agent_ids(session, now, self._policy.presence_timeout))
-            staffed = agents_online > 0 and self._policy.business_hours.is_open(now)
+            staffed = (
+                agents_online > 0
+                and self._policy.business_hours.is_open(now)
+                and channel in self._policy.live_channels
+            )
             existing = session.execute(
                 select(Handoff).where(Handoff.sender_id == sender_id, _pending())
             ).scalar_one_or_none()

@@ -100,7 +100,8 @@ def test_a_safety_risk_gets_safety_advice_first(
     if online:
         request.getfixturevalue("agent_online")
     slots = {"escalation_trigger": "sentiment_escalate", "escalation_reasons": ["safety"]}
-    dispatcher, _ = run(ActionEscalate(), make_tracker(slots, text="热水器漏电了"), domain)
+    tracker = make_tracker(slots, text="热水器漏电了", channel="webchat")
+    dispatcher, _ = run(ActionEscalate(), tracker, domain)
     said = responses(dispatcher)
     assert said[0] == "utter_safety_first"
     assert said[1] == ("utter_handoff_queued" if online else "utter_handoff_offline")
@@ -109,10 +110,24 @@ def test_a_safety_risk_gets_safety_advice_first(
 def test_a_second_escalation_of_the_same_chat_does_not_queue_it_twice(
     handoffs, agent_online, demo_factory, domain
 ) -> None:
-    run(ActionEscalate(), make_tracker(intent="request_human"), domain)
-    dispatcher, _ = run(ActionEscalate(), make_tracker(intent="request_human"), domain)
+    run(ActionEscalate(), make_tracker(intent="request_human", channel="webchat"), domain)
+    again = make_tracker(intent="request_human", channel="webchat")
+    dispatcher, _ = run(ActionEscalate(), again, domain)
     assert responses(dispatcher) == ["utter_handoff_queued"]
     assert len(open_handoffs(demo_factory)) == 1
+
+
+def test_a_chat_an_agent_could_not_answer_gets_a_call_back(
+    handoffs, agent_online, demo_factory, domain
+) -> None:
+    """QA: a customer on the plain REST webhook was queued for a person whose replies could
+    never reach them (every agent message failed with 502)."""
+    dispatcher, events = run(ActionEscalate(), make_tracker(intent="request_human"), domain)
+    assert responses(dispatcher)[0].startswith("utter_handoff_")
+    assert "utter_handoff_queued" not in responses(dispatcher)
+    assert {"event": "pause", "timestamp": None} not in events
+    (handoff,) = open_handoffs(demo_factory)
+    assert (handoff.channel, handoff.status) == ("rest", "callback")
 
 
 def test_a_message_taken_down_after_a_threat_runs_on_the_emotional_clock(
@@ -443,9 +458,40 @@ def test_an_angry_complaint_offline_is_taken_down_by_the_complaint_form(handoffs
 
 def test_an_unreadable_score_is_asked_again(domain) -> None:
     dispatcher = CollectingDispatcher()
-    result = ValidateCsatForm().validate_csat_score("随便", dispatcher, make_tracker(), domain)
+    result = ValidateCsatForm().validate_csat_score("打几分啊", dispatcher, make_tracker(), domain)
     assert result == {"csat_score": None}
     assert responses(dispatcher) == ["utter_csat_invalid_score"]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "taken_up_by"),
+    [
+        ("不想评", "deny", None),
+        ("我的扫地机器人现在到哪了", "query_order", "order_status_form"),
+        ("转人工", "request_human", "action_escalate"),
+        ("我要退货", "request_return", "return_form"),
+    ],
+)
+def test_anything_but_a_score_ends_the_survey_and_is_taken_up(
+    domain, text, intent, taken_up_by
+) -> None:
+    """QA: every message after the survey got "请选择 1 到 5 颗星" again; there was no way
+    out, not even asking for a person."""
+    survey = ValidateCsatForm()
+    dispatcher = CollectingDispatcher()
+    asked = make_tracker({"requested_slot": "csat_score"}, text=text, intent=intent)
+    result = survey.validate_csat_score(text, dispatcher, asked, domain)
+    assert result == {"csat_score": "skipped", "csat_comment": ""} and dispatcher.messages == []
+    skipped = make_tracker({"csat_score": "skipped"}, text=text, intent=intent)
+    remaining = asyncio.run(
+        survey.required_slots(["csat_score", "csat_comment"], dispatcher, skipped, domain)
+    )
+    assert remaining == []
+    dispatcher, events = run(ActionSaveCsat(), skipped, domain)
+    assert responses(dispatcher) == ["utter_csat_skipped"]
+    assert [e["name"] for e in events if e["event"] == "followup"] == (
+        [taken_up_by] if taken_up_by else []
+    )
 
 
 def test_the_survey_answer_is_stored_against_the_closed_chat(

@@ -153,6 +153,14 @@ def test_agents_see_waiting_chats_and_their_own(handoffs: HandoffService, online
     assert [view.status for view in handoffs.queue()] == ["waiting", "active", "active"]
 
 
+def test_a_channel_an_agent_cannot_reach_gets_a_call_back(
+    handoffs: HandoffService, online: Team
+) -> None:
+    outcome = handoffs.request("rest-1", "rest", "request_human", ["request_person"], 2)
+    assert (outcome.queued, outcome.status) == (False, "callback")
+    assert outcome.callback_due is not None
+
+
 def test_transfer_rules(handoffs: HandoffService, online: Team, accounts: AgentAccounts) -> None:
     chat = escalate(handoffs, "web-1").handoff_id
     with pytest.raises(NotAllowed):
