@@ -185,9 +185,11 @@ class ActionEscalate(Action):
             dispatcher.utter_message(response="utter_service_unavailable")
             return events
         if outcome.queued:
+            ahead = max((outcome.position or 1) - 1, 0)
             dispatcher.utter_message(
-                response="utter_handoff_queued",
-                queue_ahead=max((outcome.position or 1) - 1, 0),
+                # "您前面还有 0 位客户" read oddly: the first in line is told they are next.
+                response="utter_handoff_queued" if ahead else "utter_handoff_queued_next",
+                queue_ahead=ahead,
                 wait_minutes=outcome.estimated_wait_minutes or 1,
             )
             return [*events, ConversationPaused()]

@@ -233,7 +233,7 @@ class OpenTicketAction(Action, ABC):
                 # "报修一周了还没人来 我要投诉": the complaint is its own ticket (its own team
                 # and clock), linked both ways with the ticket it is about.
                 said = str(answers.get("complaint_detail") or "")
-                related = desk.open_ticket_named_in(verified, said)
+                related = desk.ticket_complained_about(verified, said)
                 answers["related_ticket"] = related.ticket_no if related else None
             if window:
                 days = desk.days_since_delivery(verified.order_no)
@@ -325,7 +325,12 @@ class OpenTicketAction(Action, ABC):
         """The request of the other kind this chat opened for the same order and product,
         withdrawn now that the customer changed it into this one ("哎 还是换货吧")."""
         other = REPLACES.get(self.kind)
-        earlier = ticket_opened_in_this_chat(tracker, other)[0] if other else None
+        opening = _message_that_started(tracker, f"{self.kind}_form") or ""
+        if not other or not load_request_config().names_request(KIND_INTENTS[self.kind], opening):
+            # QA: "有坏点 屏幕中间一个亮点" after an exchange read as a return to the NLU and
+            # withdrew the exchange; only a customer who asks for the other request changes it.
+            return None
+        earlier = ticket_opened_in_this_chat(tracker, other)[0]
         if earlier and desk.replaced_request(earlier, verified, answers.get("product")):
             return earlier
         return None

@@ -58,7 +58,7 @@ _WHAT_ABOUT = re.compile(r"那(?:么|个)?[^那呢咧]{1,6}[呢咧]|[^那呢咧�
 (not "人呢", which asks for a person)."""
 
 
-_PRODUCT_ONLY = re.compile(r"(?:是|就是|我的|我家)?(.{1,8}?)(?:的|呢|啊|呀|吧)?")
+_PRODUCT_ONLY = re.compile(r"(?:那|是|就是|我的|我家)*(.{1,8}?)(?:的|呢|咧|啊|呀|吧)*")
 """"冰箱的" after "保修期多久啊": which product the question was about, and nothing else."""
 
 

@@ -203,8 +203,15 @@ class RequestConfig:
     def switch_asked(self, form: str, intent: str | None, text: str) -> bool:
         """Whether ``text``, read by the NLU as ``intent``, asks to change the request under
         way in ``form`` into another ("还是换货吧" in the return form)."""
-        words = self.switch_words.get(str(intent))
-        if words is None or intent not in self.switches.get(form, ()):
+        if intent not in self.switches.get(form, ()):
+            return False
+        return self.names_request(str(intent), text)
+
+    def names_request(self, intent: str, text: str) -> bool:
+        """Whether ``text`` asks for the request ``intent`` in so many words ("还是换货吧"),
+        not only reads like it to the NLU ("有坏点 屏幕中间一个亮点")."""
+        words = self.switch_words.get(intent)
+        if words is None:
             return False
         folded = normalise_text(text)
         return any(w in folded for w in words.words) and not any(w in folded for w in words.unless)
@@ -617,6 +624,16 @@ class ServiceDesk:
             return None
         under_way = self.tickets_under_way(verified.customer_id, verified.order_no)
         return next((ticket for ticket in under_way if ticket.category == "complaint"), None)
+
+    def ticket_complained_about(self, verified: VerifiedOrder, text: str) -> TicketView | None:
+        """The ticket under way a complaint is about: named by number, or the one ticket on
+        the order that the complaint chases and whose product it names ("洗衣机报修一周了还没人
+        来修").  "送货师傅态度恶劣" names no product: "师傅" alone ties it to no repair."""
+        ticket = self.open_ticket_named_in(verified, text)
+        if ticket is None:
+            return None
+        named = TICKET_NO_PATTERN.search(normalise_ticket_no(text)) is not None
+        return ticket if named or skus_mentioned(text) & _ticket_skus(ticket) else None
 
     def note_complaint_about(self, ticket: TicketView, complaint_no: str) -> None:
         """A complaint opened about ``ticket`` is noted on it (and chases it when it is late),

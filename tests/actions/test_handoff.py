@@ -78,7 +78,7 @@ def test_with_an_agent_online_the_chat_is_queued_and_the_bot_pauses(
 ) -> None:
     slots = {"escalation_trigger": "sentiment_escalate", "escalation_reasons": ["anger"]}
     dispatcher, events = run(ActionEscalate(), make_tracker(slots, channel="webchat"), domain)
-    assert responses(dispatcher) == ["utter_handoff_queued"]
+    assert responses(dispatcher) == ["utter_handoff_queued_next"]
     assert dispatcher.messages[0]["queue_ahead"] == 0
     assert dispatcher.messages[0]["wait_minutes"] >= 1
     assert {"event": "pause", "timestamp": None} in events
@@ -104,7 +104,7 @@ def test_a_safety_risk_gets_safety_advice_first(
     dispatcher, _ = run(ActionEscalate(), tracker, domain)
     said = responses(dispatcher)
     assert said[0] == "utter_safety_first"
-    assert said[1] == ("utter_handoff_queued" if online else "utter_handoff_offline")
+    assert said[1] == ("utter_handoff_queued_next" if online else "utter_handoff_offline")
 
 
 def test_a_second_escalation_of_the_same_chat_does_not_queue_it_twice(
@@ -113,8 +113,17 @@ def test_a_second_escalation_of_the_same_chat_does_not_queue_it_twice(
     run(ActionEscalate(), make_tracker(intent="request_human", channel="webchat"), domain)
     again = make_tracker(intent="request_human", channel="webchat")
     dispatcher, _ = run(ActionEscalate(), again, domain)
-    assert responses(dispatcher) == ["utter_handoff_queued"]
+    assert responses(dispatcher) == ["utter_handoff_queued_next"]
     assert len(open_handoffs(demo_factory)) == 1
+
+
+def test_the_second_in_line_hears_how_many_are_ahead(handoffs, agent_online, domain) -> None:
+    first = make_tracker(intent="request_human", channel="webchat", sender_id="first")
+    run(ActionEscalate(), first, domain)
+    second = make_tracker(intent="request_human", channel="webchat", sender_id="second")
+    dispatcher, _ = run(ActionEscalate(), second, domain)
+    assert responses(dispatcher) == ["utter_handoff_queued"]
+    assert dispatcher.messages[0]["queue_ahead"] == 1
 
 
 def test_a_chat_an_agent_could_not_answer_gets_a_call_back(
@@ -124,7 +133,7 @@ def test_a_chat_an_agent_could_not_answer_gets_a_call_back(
     never reach them (every agent message failed with 502)."""
     dispatcher, events = run(ActionEscalate(), make_tracker(intent="request_human"), domain)
     assert responses(dispatcher)[0].startswith("utter_handoff_")
-    assert "utter_handoff_queued" not in responses(dispatcher)
+    assert not {"utter_handoff_queued", "utter_handoff_queued_next"} & set(responses(dispatcher))
     assert {"event": "pause", "timestamp": None} not in events
     (handoff,) = open_handoffs(demo_factory)
     assert (handoff.channel, handoff.status) == ("rest", "callback")

@@ -211,6 +211,12 @@ def test_a_complaint_about_a_ticket_under_way_is_linked_with_it(desk, domain) ->
     other = dict(RICE_COOKER_ORDER, complaint_detail="客服态度太差", complaint_expectation="道歉")
     dispatcher, _ = run(open_action("complaint"), make_tracker(other), domain)
     assert responses(dispatcher) == ["utter_ticket_opened"]
+    # QA: "师傅" alone tied a complaint about the delivery man to the washer's repair
+    courier = dict(
+        VERIFIED, complaint_detail="送货师傅把我家地板刮花了", complaint_expectation="赔偿"
+    )
+    dispatcher, _ = run(open_action("complaint"), make_tracker(courier), domain)
+    assert "utter_complaint_linked" not in responses(dispatcher)
 
 
 def test_a_second_complaint_about_an_order_goes_onto_its_open_complaint(
@@ -447,6 +453,7 @@ def test_changing_a_return_just_opened_into_an_exchange_withdraws_the_return(des
         {"event": "action", "name": "action_open_return_ticket"},
         {"event": "slot", "name": "ticket_id", "value": returned},
         {"event": "user", "text": "哎 还是换货吧"},
+        {"event": "active_loop", "name": "exchange_form"},
     ]
     tracker = make_tracker(dict(asked, request_reason="想换一台安静的"), text="想换一台安静的")
     tracker.events = opened + tracker.events
@@ -455,6 +462,26 @@ def test_changing_a_return_just_opened_into_an_exchange_withdraws_the_return(des
     assert dispatcher.messages[1]["ticket_id"] == returned != slots["ticket_id"]
     assert desk.tickets.timeline(returned).status == "cancelled"
     assert desk.tickets.timeline(slots["ticket_id"]).status == "opened"
+
+
+def test_a_message_the_nlu_took_for_the_other_request_withdraws_nothing(desk, domain) -> None:
+    """QA: "有坏点 屏幕中间一个亮点" after an exchange opened was read as a return, opened one
+    and withdrew the exchange the customer had chosen."""
+    asked = dict(VERIFIED, product="滚筒洗衣机", request_reason="有坏点 想换货")
+    _, slots = run(open_action("exchange"), make_tracker(asked), domain)
+    exchanged = slots["ticket_id"]
+    said = "有坏点 屏幕中间一个亮点"
+    opened = [
+        {"event": "action", "name": "action_open_exchange_ticket"},
+        {"event": "slot", "name": "ticket_id", "value": exchanged},
+        {"event": "user", "text": said},
+        {"event": "active_loop", "name": "return_form"},
+    ]
+    tracker = make_tracker(dict(asked, request_reason=said), text=said)
+    tracker.events = opened + tracker.events
+    dispatcher, _ = run(open_action("return"), tracker, domain)
+    assert "utter_request_replaced" not in responses(dispatcher)
+    assert desk.tickets.timeline(exchanged).status == "opened"
 
 
 def test_a_delivery_the_customer_vouches_for_is_noted_on_the_ticket(desk, domain) -> None:

@@ -100,6 +100,8 @@ def test_every_search_is_logged(service: KnowledgeService, factory, kb: Knowledg
         "那壓縮機咧",
         "冰箱的",  # QA: after "保修期多久啊" it got "不太确定您的意思"
         "是洗衣机",
+        "那电视的",  # QA: answered "太好了！还有其他问题随时问我"
+        "洗衣机的呢",
     ],
 )
 def test_a_bare_what_now_is_a_follow_up(text: str) -> None:

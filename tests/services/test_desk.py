@@ -264,6 +264,8 @@ def test_a_message_left_about_a_safety_risk_is_urgent(fresh_desk: ServiceDesk) -
         ("repair_form", "T20261120-0001 报修", None),
         ("exchange_form", "这台电视有坏点 给我换一台新的", "request_reason"),
         ("exchange_form", "我要换货", None),
+        ("return_form", "吹风机坏了 要退货", "request_reason"),  # QA: the reason was asked again
+        ("exchange_form", "电视屏幕有坏点 想换货", "request_reason"),
         ("message_form", "转人工 我的退款一直没到账", "request_reason"),
         ("message_form", "我要找真人客服 马上", None),
         ("installation_form", "帮我预约安装空调", None),
@@ -652,3 +654,19 @@ def test_the_requests_a_first_message_asks_for_are_read_per_product(
     text: str, under_way: str, named: list[tuple[str, str]]
 ) -> None:
     assert load_request_config().requests_named(text, under_way) == named
+
+
+@pytest.mark.parametrize(
+    ("complaint", "about"),
+    [
+        ("洗衣机报修一周了还没人来修", "T20261120-0001"),
+        ("工单T20261120-0001拖了这么久 我要投诉", "T20261120-0001"),
+        ("送货师傅把我家地板刮花了", None),  # QA: "师傅" alone tied it to the repair
+        ("客服态度太差", None),
+    ],
+)
+def test_a_complaint_is_tied_to_a_ticket_only_when_it_names_it_or_its_product(
+    desk: ServiceDesk, complaint: str, about: str | None
+) -> None:
+    ticket = desk.ticket_complained_about(_verified(desk), complaint)
+    assert (ticket.ticket_no if ticket else None) == about
