@@ -556,7 +556,8 @@ class ActionShowTicketStatus(Action):
                 # "把工单T… 取消了" in a chat that had to verify the customer first.
                 withdraw_ticket(dispatcher, ticket_no, verified.customer_id)
                 return [SlotSet("ticket_id", None)]
-            tickets = desk.customer_tickets(verified, ticket_no)
+            asked = _words_of_the_question(tracker)
+            tickets = desk.customer_tickets(verified, ticket_no, asked)
             if tickets and ticket_no and not _named_now(tracker, ticket_no):
                 # "查工单" after a ticket opened in this chat: that one first, then the others
                 # still under way (QA: the overdue repair went unseen behind a new complaint).
@@ -574,13 +575,13 @@ class ActionShowTicketStatus(Action):
             )
             return [SlotSet("ticket_id", None)]
         shown = tickets[: self.MAX_SHOWN]
+        hurried = load_request_config().asks_to_hurry(str(tracker.latest_message.get("text") or ""))
         for index, ticket in enumerate(shown):
             dispatcher.utter_message(response="utter_ticket_timeline", **desk.ticket_reply(ticket))
-            if index > 0 or (not ticket_no and len(shown) > 1):
-                continue  # only the ticket asked about is chased, not a general look
-            hurried = load_request_config().asks_to_hurry(
-                str(tracker.latest_message.get("text") or "")
-            )
+            if index > 0 or (not ticket_no and len(shown) > 1 and not hurried):
+                # Only the ticket asked about is chased, not a general look; "催一下" chases
+                # the first shown (the one most under way).
+                continue
             try:
                 chased = desk.chase(ticket, hurried)
             except ServiceUnavailable:
@@ -590,6 +591,21 @@ class ActionShowTicketStatus(Action):
                     response=CHASE_RESPONSES[chased], ticket_id=ticket.ticket_no
                 )
         return [SlotSet("ticket_id", None)]
+
+
+def _words_of_the_question(tracker: Tracker) -> str:
+    """What the customer asked when the lookup started ("我的报修到哪一步了"), not the phone
+    number that answered the form's last question."""
+    asked = ""
+    for event in tracker.events:
+        if event.get("event") == "user":
+            text = str(event.get("text") or "")
+            intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+            if intent == "query_ticket_status" and not text.startswith("/"):
+                asked = text
+        elif event.get("event") == "session_started":
+            asked = ""
+    return asked
 
 
 def _named_now(tracker: Tracker, ticket_no: str) -> bool:

@@ -193,6 +193,15 @@ class RequestConfig:
         described = str(answers.get(kind.urgent_when) or "") if kind.urgent_when else ""
         return any(word in described for word in self.urgent_fault_words)
 
+    def categories_named(self, text: str) -> set[str]:
+        """The ticket categories whose follow-up words ``text`` uses ("报修" → repair)."""
+        folded = normalise_text(text)
+        return {
+            category
+            for category, words in self.follow_up_words.items()
+            if category != "any" and any(word in folded for word in words)
+        }
+
     def follows_up(self, text: str, category: str) -> bool:
         """Whether ``text`` chases a ticket of ``category`` rather than raising something new
         ("退款半个月了还没到" chases no repair)."""
@@ -695,8 +704,12 @@ class ServiceDesk:
             return shown
         return f"{shown}（{self.policy.texts.sla_states[state.value]}）"
 
-    def customer_tickets(self, verified: VerifiedOrder, ticket_no: str | None) -> list[TicketView]:
-        """The customer's tickets, newest first; one ticket when a number is given.
+    def customer_tickets(
+        self, verified: VerifiedOrder, ticket_no: str | None, asked: str = ""
+    ) -> list[TicketView]:
+        """The customer's tickets, those still under way first, newest first; one ticket when
+        a number is given.  A question naming a kind of request ("我的报修到哪一步了") shows
+        the tickets of that kind (QA: three returns were shown and the overdue repair not).
 
         A ticket number that is unknown or belongs to someone else gives an empty list.
         """
@@ -707,7 +720,10 @@ class ServiceDesk:
             tickets = self.tickets.tickets_for_customer(verified.customer_id)
         except SQLAlchemyError as exc:
             raise ServiceUnavailable from exc
-        return sorted(tickets, key=lambda t: t.created_at, reverse=True)
+        named = load_request_config().categories_named(asked)
+        tickets = [t for t in tickets if t.category in named] or tickets
+        newest_first = sorted(tickets, key=lambda t: t.created_at, reverse=True)
+        return sorted(newest_first, key=lambda t: t.status in SETTLED_TICKET_STATUSES)
 
     def ticket_order_no(self, ticket_no: str) -> str | None:
         """The order a ticket was opened for (None for an unknown ticket or one without an

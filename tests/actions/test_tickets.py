@@ -345,6 +345,20 @@ def test_a_customer_who_asks_to_hurry_a_ticket_in_time_has_it_noted(desk, domain
     assert sum("客户催办" in (note or "") for note in notes) == 1
 
 
+def test_a_second_chase_after_a_look_still_chases(desk, domain) -> None:
+    """QA: "怎么还没人联系我" showed the tickets; the "催一下" after it noted nothing (the
+    look had forgotten which ticket): the first ticket under way shown is chased."""
+    slots = dict(VERIFIED, request_reason="洗衣机漏水了")
+    opened, _ = run(open_action("message"), make_tracker(slots), domain)
+    ticket_no = opened.messages[0]["ticket_id"]
+    dispatcher, _ = run(ActionShowTicketStatus(), make_tracker(VERIFIED, text="催一下"), domain)
+    said = responses(dispatcher)
+    assert said.count("utter_ticket_timeline") > 1 and said.count("utter_ticket_chase_noted") == 1
+    chased = dispatcher.messages[said.index("utter_ticket_chase_noted")]["ticket_id"]
+    assert chased == dispatcher.messages[0]["ticket_id"]
+    assert chased in (ticket_no, "T20261120-0001")
+
+
 def test_locked_out_the_request_ends_with_the_lock_said_once(desk, domain) -> None:
     locked = {"identity_failures": 3.0}
     tracker = make_tracker(locked)

@@ -670,3 +670,18 @@ def test_a_complaint_is_tied_to_a_ticket_only_when_it_names_it_or_its_product(
 ) -> None:
     ticket = desk.ticket_complained_about(_verified(desk), complaint)
     assert (ticket.ticket_no if ticket else None) == about
+
+
+def test_a_question_about_a_kind_of_request_shows_those_tickets_first(
+    fresh_desk: ServiceDesk,
+) -> None:
+    """QA: "我的报修到哪一步了" showed three return tickets and not the overdue repair."""
+    verified = _verified(fresh_desk)
+    for reason in ("不想要了", "买错了"):
+        fresh_desk.open_request("return", verified, {"request_reason": reason}, None, "rest")
+    repairs = fresh_desk.customer_tickets(verified, None, "我的报修到哪一步了")
+    assert repairs and {t.category for t in repairs} == {"repair"}
+    everything = fresh_desk.customer_tickets(verified, None, "查工单")
+    assert {t.category for t in everything} >= {"repair", "return_exchange"}
+    settled = [t.status in ("resolved", "closed", "cancelled") for t in everything]
+    assert settled == sorted(settled)  # those under way first
