@@ -30,6 +30,7 @@ from bot.console import security
 from bot.console.api import ApiError, ConsoleApi, Viewer
 from bot.handoff.bridge import DeliveryFailed
 from bot.handoff.live import LiveEvent, handoffs_fingerprint, hub
+from bot.services.desk import format_time
 from bot.settings import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ STATIC_FILES = {
     "favicon.svg": "image/svg+xml",
 }
 HEARTBEAT_SECONDS = 15.0
+RELEASE_SECONDS = 30.0
+"""How often waiting chats are checked for a desk nobody is at any more."""
 MAX_REPLY_CHARS = 2000
 
 T = TypeVar("T")
@@ -153,10 +156,38 @@ class AgentConsoleInput(InputChannel):
 
     # ------------------------------------------------------------------ routes
 
+    async def release_unattended(self, app: Sanic) -> int:
+        """Waiting chats nobody can take any more become call-backs, and their customers
+        hear when to expect the call (the bot answers them again meanwhile)."""
+        released = await blocking(self.api().handoffs.release_unattended)
+        for view in released:
+            due = (
+                format_time(view.callback_due, self.api().service_policy)
+                if view.callback_due
+                else ""
+            )
+            try:
+                await self._bridge_factory(app).release_to_callback(view.sender_id, due)
+            except DeliveryFailed as failure:
+                logger.warning("telling %s of the call-back failed: %s", view.sender_id, failure)
+        return len(released)
+
+    async def _keep_releasing(self, app: Sanic) -> None:
+        while True:
+            await asyncio.sleep(RELEASE_SECONDS)
+            try:
+                await self.release_unattended(app)
+            except Exception:
+                logger.exception("releasing unattended chats failed")
+
     def console_blueprint(self) -> Blueprint:
         console = Blueprint("agent_console", url_prefix=CONSOLE_PREFIX)
         api = self.api
         bridge = self._bridge_factory
+
+        @console.listener("after_server_start")
+        async def start_releasing(app: Sanic, _loop: Any) -> None:
+            app.add_task(self._keep_releasing(app))
 
         def add(path: str, methods: list[str], minimum_role: str | None = "agent") -> Callable:
             def register(handler: Handler) -> Handler:

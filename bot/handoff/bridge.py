@@ -41,6 +41,7 @@ from bot.config_file import intent_labels
 log = logging.getLogger(__name__)
 
 BOT_BACK_RESPONSE = "utter_bot_back"
+RELEASED_RESPONSE = "utter_handoff_released"
 SURVEY_FORM = "csat_form"
 # Slots that are bookkeeping, not something the bot learned about the customer's problem.
 INTERNAL_SLOTS = frozenset(
@@ -242,6 +243,18 @@ class ConversationBridge:
             await self.processor.save_tracker(tracker)
             await self._flush(delivery, sender_id, output)
 
+    async def release_to_callback(self, sender_id: str, callback_due: str) -> None:
+        """Nobody can take the chat any more: the bot is back, and the customer hears that a
+        person will call back by ``callback_due`` (the released handoff is the call-back)."""
+        async with self.agent.lock_store.lock(sender_id):
+            tracker = await self._resumed(sender_id)
+            output, delivery = self._output_for(tracker, sender_id)
+            await self._utter(
+                tracker, RELEASED_RESPONSE, output, sender_id, callback_due=callback_due
+            )
+            await self.processor.save_tracker(tracker)
+            await self._flush(delivery, sender_id, output)
+
     async def close_with_survey(self, sender_id: str) -> None:
         """Resume the bot and start the satisfaction survey (five stars + one open question)."""
         async with self.agent.lock_store.lock(sender_id):
@@ -282,9 +295,14 @@ class ConversationBridge:
         return delivery.output_channel(sender_id), delivery
 
     async def _utter(
-        self, tracker: DialogueStateTracker, response: str, output: OutputChannel, sender_id: str
+        self,
+        tracker: DialogueStateTracker,
+        response: str,
+        output: OutputChannel,
+        sender_id: str,
+        **values: Any,
     ) -> None:
-        message = await self.processor.nlg.generate(response, tracker, output.name())
+        message = await self.processor.nlg.generate(response, tracker, output.name(), **values)
         if message is None:
             raise DeliveryFailed(f"the domain has no response {response}")
         await output.send_response(sender_id, message)

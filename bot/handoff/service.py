@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.handoff.accounts import SUPERVISOR_ROLES, NotAllowed, acting_agent, online_agent_ids
-from bot.handoff.policy import EscalationPolicy, load_escalation_policy
+from bot.handoff.policy import EscalationPolicy, load_escalation_policy, need_class_for
 from bot.policy import ServicePolicy, load_policy
 from bot.services.tickets import UnknownTicket, normalise_ticket_no
 from bot.store.db import session_factory, session_scope
@@ -321,6 +321,34 @@ class HandoffService:
                 if agent.role not in SUPERVISOR_ROLES:
                     active = [view for view in active if view.agent_id == agent.id]
         return [*waiting, *active]
+
+    def release_unattended(self) -> list[HandoffView]:
+        """Waiting chats nobody can take any more (the last agent's console closed, or the
+        desk closed) become call-backs, due as a fresh one would be: a customer never waits
+        in a queue nobody serves (QA: two chats hung for good).  Returns those released, for
+        the customer to be told."""
+        now = self._clock()
+        with session_scope(self._session_factory) as session:
+            agents_online = online_agent_ids(session, now, self._policy.presence_timeout)
+            if agents_online and self._policy.business_hours.is_open(now):
+                return []
+            waiting = session.execute(
+                select(Handoff).where(Handoff.status == "waiting").order_by(Handoff.id)
+            ).scalars()
+            released = []
+            for handoff in waiting:
+                tier = "normal" if handoff.customer is None else handoff.customer.tier
+                need_class = need_class_for(handoff.trigger, list(handoff.reasons or ()))
+                handoff.status = "callback"
+                handoff.callback_due = self._callback_due(now, tier, need_class)
+                handoff.updated_at = now
+                self._event(session, handoff, "callback", "assistant", now, released=True)
+                released.append(handoff)
+            session.flush()
+            views = [self._view(handoff, now) for handoff in released]
+        for view in views:
+            log.info("handoff %d for %s: nobody online, now a call-back", view.id, view.sender_id)
+        return views
 
     def callbacks(self) -> list[HandoffView]:
         """Call-backs still owed, soonest due first."""

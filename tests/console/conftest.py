@@ -77,6 +77,10 @@ class FakeBridge:
         if self.fail_delivery:
             raise DeliveryFailed("saved, not pushed")
 
+    async def release_to_callback(self, sender_id: str, callback_due: str) -> None:
+        self.calls.append(("release_to_callback", sender_id))
+        self.sent.append((sender_id, callback_due, ""))
+
     async def close_with_survey(self, sender_id: str) -> None:
         self.calls.append(("close_with_survey", sender_id))
         if self.fail_delivery:

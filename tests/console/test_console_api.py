@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
+from datetime import timedelta
 
 import pytest
 import requests
 
-from bot.console.channel import WEB_DIR
+from bot.console.channel import WEB_DIR, AgentConsoleInput
 from tests.console.conftest import PASSWORD, AgentClient, Console, entry_of
 
 # ------------------------------------------------------------------------------ sessions
@@ -406,3 +408,19 @@ def test_page_has_no_inline_script_and_never_writes_html() -> None:
         "transfer-select",
     ):
         assert f'"{testid}"' in html or f'"{testid}"' in javascript, testid
+
+
+def test_waiting_chats_nobody_can_take_become_call_backs(console: Console) -> None:
+    """QA: two customers queued while an agent was online waited for good once the agent's
+    console closed; now they become call-backs and the customer hears when to expect one."""
+    console.login("amy")
+    waiting = console.escalate("web-stranded")
+    channel = AgentConsoleInput(api=console.api, bridge_factory=lambda _app: console.bridge)
+    assert asyncio.run(channel.release_unattended(None)) == 0  # amy is still here
+    console.clock.offset += timedelta(minutes=5)  # amy's console stopped answering
+    assert asyncio.run(channel.release_unattended(None)) == 1
+    assert ("release_to_callback", "web-stranded") in console.bridge.calls
+    released = console.api.handoffs.get(waiting)
+    assert released.status == "callback" and released.callback_due is not None
+    said = [due for sender, due, _ in console.bridge.sent if sender == "web-stranded"]
+    assert said and "月" in said[0]

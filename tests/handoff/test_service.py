@@ -359,3 +359,16 @@ def test_the_database_itself_refuses_a_second_pending_handoff(
     for second in ("active", "waiting", "callback"):
         with pytest.raises(IntegrityError), sessions.begin() as session:
             session.add(row(second))
+
+
+def test_waiting_chats_become_call_backs_once_nobody_can_take_them(
+    handoffs: HandoffService, online: Team, clock: Clock
+) -> None:
+    waiting = escalate(handoffs, "web-1").handoff_id
+    assert handoffs.release_unattended() == []  # agent1's console is open
+    clock.advance(minutes=5)  # and then it is not
+    (released,) = handoffs.release_unattended()
+    assert (released.id, released.status) == (waiting, "callback")
+    assert released.callback_due is not None
+    assert handoffs.release_unattended() == []  # released once
+    assert [view.id for view in handoffs.callbacks()] == [waiting]
