@@ -323,7 +323,7 @@ def test_a_complaint_during_an_order_lookup_is_taken_down_when_nobody_is_online(
     complained = assistant.texts(sender, "你们太慢了吧 气死了")
     assert "投诉" in complained and "怎么处理" in complained, complained
     assistant.texts(sender, "尽快发货 给个说法")
-    assistant.texts(sender, "SO20261110004")
+    assistant.texts(sender, "SO20261115006")
     assert "已为您建立工单" in assistant.texts(sender, "13600136000")
     assert assistant.ticket_count() == before + 1
     assert assistant.latest_ticket_details()["客户诉求"] == "尽快发货 给个说法"
