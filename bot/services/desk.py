@@ -618,8 +618,12 @@ class ServiceDesk:
         after the complaint was taken down); False when it is closed or unknown."""
         if not words.strip():
             return False
+        return self._note(ticket_no, f"客户补充：{words.strip()}")
+
+    def _note(self, ticket_no: str, note: str) -> bool:
+        """A customer-side note on a ticket; False when it is closed or unknown."""
         try:
-            self.tickets.add_note(ticket_no, f"客户补充：{words.strip()}", actor="customer")
+            self.tickets.add_note(ticket_no, note, actor="customer")
         except (UnknownTicket, InvalidTransition):
             return False
         except SQLAlchemyError as error:
@@ -647,15 +651,8 @@ class ServiceDesk:
     def note_complaint_about(self, ticket: TicketView, complaint_no: str) -> None:
         """A complaint opened about ``ticket`` is noted on it (and chases it when it is late),
         so whoever works either ticket sees the other."""
-        try:
-            self.tickets.add_note(
-                ticket.ticket_no, f"客户就此工单投诉，见投诉工单 {complaint_no}", actor="customer"
-            )
-        except (UnknownTicket, InvalidTransition):
-            return
-        except SQLAlchemyError as error:
-            raise ServiceUnavailable from error
-        self.chase_if_overdue(ticket)
+        if self._note(ticket.ticket_no, f"客户就此工单投诉，见投诉工单 {complaint_no}"):
+            self.chase_if_overdue(ticket)
 
     def chase_if_overdue(self, ticket: TicketView) -> bool:
         """A customer asking about a ticket still open past a promised time: the chase goes
