@@ -15,7 +15,14 @@ from typing import Any
 
 import yaml
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, FollowupAction, SlotSet
+from rasa_sdk.events import (
+    ActiveLoop,
+    ConversationPaused,
+    ConversationResumed,
+    EventType,
+    FollowupAction,
+    SlotSet,
+)
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
@@ -272,6 +279,35 @@ TAKEN_UP_AFTER_SURVEY = {
     "complain": ACTION_ESCALATE,
 }
 """What runs for a message sent instead of a score ("我的扫地机器人到哪了", "转人工")."""
+
+
+class ActionLeaveQueue(Action):
+    """A customer waiting for a person who will not wait ("算了 不等了", the queued message's
+    buttons) leaves the queue and the bot answers again; "留言回电" takes their message down
+    for a call-back instead.  Once an agent has the chat, the message is the agent's to read
+    and the bot stays quiet."""
+
+    def name(self) -> str:
+        return "action_leave_queue"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        try:
+            left = handoff_service().leave_queue(tracker.sender_id)
+        except SQLAlchemyError:
+            return []  # still queued: the agent who takes the chat reads the message
+        if left is None:
+            return []
+        events: list[EventType] = [ConversationResumed()]
+        if tracker.active_loop.get("name"):
+            # Whatever form the escalation interrupted, the customer starts afresh with the bot.
+            events += [ActiveLoop(None), SlotSet("requested_slot", None)]
+        if _latest_intent(tracker) == "leave_message":
+            dispatcher.utter_message(response="utter_handoff_left_queue_for_message")
+            return [*events, FollowupAction(MESSAGE_FORM)]
+        dispatcher.utter_message(response="utter_handoff_left_queue")
+        return events
 
 
 class ValidateCsatForm(FormValidationAction):

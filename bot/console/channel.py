@@ -28,7 +28,7 @@ from sanic.response import HTTPResponse
 
 from bot.console import security
 from bot.console.api import ApiError, ConsoleApi, Viewer
-from bot.handoff.bridge import DeliveryFailed
+from bot.handoff.bridge import AGENT_JOINED_RESPONSE, TRANSFERRED_RESPONSE, DeliveryFailed
 from bot.handoff.live import LiveEvent, handoffs_fingerprint, hub
 from bot.services.desk import format_time
 from bot.settings import PROJECT_ROOT
@@ -172,6 +172,17 @@ class AgentConsoleInput(InputChannel):
                 logger.warning("telling %s of the call-back failed: %s", view.sender_id, failure)
         return len(released)
 
+    async def _tell_customer(self, app: Sanic, chat: dict[str, Any], response: str) -> None:
+        """Tell the customer who has their chat now; the chat is the agent's even when the
+        push fails (the customer sees the notice on their next visit)."""
+        agent = chat.get("agent") or {}
+        try:
+            await self._bridge_factory(app).tell(
+                chat["sender_id"], response, agent_name=agent.get("display_name") or ""
+            )
+        except DeliveryFailed as failure:
+            logger.warning("telling %s who took the chat failed: %s", chat["sender_id"], failure)
+
     async def _keep_releasing(self, app: Sanic) -> None:
         while True:
             await asyncio.sleep(RELEASE_SECONDS)
@@ -266,6 +277,7 @@ class AgentConsoleInput(InputChannel):
         async def claim(request: Request, viewer: Viewer, handoff_id: int) -> HTTPResponse:
             chat = await blocking(api().claim, viewer, handoff_id)
             await bridge(request.app).pause(chat["sender_id"])
+            await self._tell_customer(request.app, chat, AGENT_JOINED_RESPONSE)
             self._announce(chat)
             return ok(chat)
 
@@ -275,6 +287,7 @@ class AgentConsoleInput(InputChannel):
             if not isinstance(target, int):
                 raise ApiError(400, "bad_transfer_target")
             chat = await blocking(api().transfer, viewer, handoff_id, target)
+            await self._tell_customer(request.app, chat, TRANSFERRED_RESPONSE)
             self._announce(chat)
             return ok(chat)
 

@@ -41,6 +41,8 @@ from bot.config_file import intent_labels
 log = logging.getLogger(__name__)
 
 BOT_BACK_RESPONSE = "utter_bot_back"
+AGENT_JOINED_RESPONSE = "utter_handoff_agent_joined"
+TRANSFERRED_RESPONSE = "utter_handoff_transferred"
 RELEASED_RESPONSE = "utter_handoff_released"
 SURVEY_FORM = "csat_form"
 # Slots that are bookkeeping, not something the bot learned about the customer's problem.
@@ -229,6 +231,16 @@ class ConversationBridge:
             if not tracker.is_paused():
                 tracker.update(ConversationPaused())
                 await self.processor.save_tracker(tracker)
+
+    async def tell(self, sender_id: str, response: str, **values: Any) -> None:
+        """Say one of the domain's responses in a chat an agent holds ("客服 … 已接入"), so the
+        customer knows a person, not the bot, answers from now on.  The bot stays paused."""
+        async with self.agent.lock_store.lock(sender_id):
+            tracker = await self.processor.get_tracker(sender_id)
+            output, delivery = self._output_for(tracker, sender_id)
+            await self._utter(tracker, response, output, sender_id, **values)
+            await self.processor.save_tracker(tracker)
+            await self._flush(delivery, sender_id, output)
 
     async def hand_back(self, sender_id: str) -> None:
         """Give the chat back to the bot: it keeps the slots (identity, order) it had learned.

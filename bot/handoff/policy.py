@@ -20,6 +20,7 @@ from pydantic import BaseModel, Extra, Field, root_validator, validator
 
 # One validation helper for both policy files, so their errors read alike.
 from bot.config_file import read_config_file
+from bot.nlu.text import to_simplified
 from bot.policy import _require_keys
 from bot.settings import PROJECT_ROOT
 from bot.store.models import TIERS
@@ -221,6 +222,18 @@ class BusinessHours(_StrictModel):
         return None
 
 
+class LeaveQueue(_StrictModel):
+    """Messages that take a customer who is still waiting for a person out of the queue."""
+
+    words: list[str] = Field(min_items=1)
+    """Typed words that say the customer will not wait ("算了 不等了", "不用转人工了")."""
+    intents: list[str] = []
+    """Short typed messages of these intents count too ("算了", "不用了")."""
+    short_message_chars: int = Field(6, ge=0)
+    payload_intents: list[str] = []
+    """Buttons (payloads) of these intents count: the queued message's "不等了" buttons."""
+
+
 class ConsoleSettings(_StrictModel):
     session_hours: float = Field(gt=0)
     login_failure_limit: int = Field(ge=1)
@@ -244,6 +257,7 @@ class EscalationPolicy(_StrictModel):
     agent_presence_timeout_seconds: float = Field(gt=0)
     live_channels: tuple[str, ...] = ("webchat", "wechat")
     """Channels an agent's message can reach; a chat on any other gets a call-back."""
+    leave_queue: LeaveQueue
     console: ConsoleSettings
 
     @property
@@ -287,6 +301,21 @@ class EscalationPolicy(_StrictModel):
         return max(
             fired, key=lambda decision: (decision.severity, -TRIGGERS.index(decision.trigger))
         )
+
+    def leaves_queue(self, text: str | None, intent: str | None) -> bool:
+        """Whether a message written while waiting for a person says the customer will not
+        wait.  Impatience is not leaving: "等不了了 快点" must keep its place in the queue, so
+        only the configured words (or a short cancel such as "算了") and buttons count."""
+        rule = self.leave_queue
+        written = (text or "").strip()
+        if not written:
+            return False
+        if written.startswith("/"):
+            return intent in rule.payload_intents
+        folded = to_simplified(written).lower()
+        if any(word in folded for word in rule.words):
+            return True
+        return intent in rule.intents and len(written) <= rule.short_message_chars
 
     def severity_for(self, trigger: str, reasons: Sequence[str]) -> int:
         """The trigger's severity, raised by any more serious reason."""

@@ -19,11 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 from rasa.core.policies.policy import Policy, PolicyPrediction
+from rasa.core.processor import MessageProcessor
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.constants import ACTION_LISTEN_NAME, USER_INTENT_RESTART
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
@@ -40,6 +41,7 @@ from bot.handoff.bridge import is_external
 from bot.handoff.policy import EscalationPolicy, TurnSignal, load_escalation_policy
 
 ACTION_ESCALATE = "action_escalate"
+ACTION_LEAVE_QUEUE = "action_leave_queue"
 FALLBACK_ACTIONS = frozenset({"action_clarify_fallback", "action_default_fallback"})
 NLU_FALLBACK_INTENT = "nlu_fallback"
 TRIGGER_SLOT = "escalation_trigger"
@@ -82,6 +84,38 @@ def turn_signals(tracker: DialogueStateTracker, max_turns: int = MAX_TURNS) -> l
                 }
             )
     return [TurnSignal(**turn) for turn in turns[-max_turns:]]
+
+
+def says_leaving_queue(tracker: DialogueStateTracker, policy: EscalationPolicy) -> bool:
+    """Whether the latest message of a paused chat says the customer will not wait."""
+    message = tracker.latest_message
+    if message is None or is_external(message):
+        return False
+    return policy.leaves_queue(message.text, (message.intent or {}).get(INTENT_NAME_KEY))
+
+
+def _left_queue_since_message(tracker: DialogueStateTracker) -> bool:
+    """Whether action_leave_queue already ran for the latest message.  (A paused chat has no
+    action_listen before its messages: the latest action is still the one that paused it.)"""
+    for event in reversed(tracker.events):
+        if isinstance(event, ActionExecuted) and event.action_name == ACTION_LEAVE_QUEUE:
+            return True
+        if isinstance(event, UserUttered):
+            return False
+    return False
+
+
+def hears_while_paused(tracker: DialogueStateTracker) -> bool:
+    """Replaces Rasa's check of whether to act on a message (``MessageProcessor.
+    _should_handle_message``): besides what Rasa lets through (not paused, or a restart), a
+    waiting customer's "不等了" reaches the policies, which run ``action_leave_queue``.  Every
+    other message of a paused chat is only recorded, for the agent."""
+    if not tracker.is_paused():
+        return True
+    message = tracker.latest_message
+    if message is not None and (message.intent or {}).get(INTENT_NAME_KEY) == USER_INTENT_RESTART:
+        return True
+    return says_leaving_queue(tracker, load_escalation_policy())
 
 
 def person_offered(tracker: DialogueStateTracker) -> bool:
@@ -141,6 +175,19 @@ class EscalationTriggerPolicy(Policy):
     ) -> PolicyPrediction:
         scores = self._default_predictions(domain)
         latest_action = tracker.latest_action_name
+        if latest_action == ACTION_LEAVE_QUEUE:
+            # Done for this message, back with the bot or still with the agent.
+            scores[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0
+            return self._prediction(scores, is_no_user_prediction=True)
+        if tracker.is_paused() and ACTION_LEAVE_QUEUE in domain.action_names_or_texts:
+            # Only a message saying the customer will not wait gets here (hears_while_paused):
+            # it leaves the queue once; a form left open under the pause must not run.
+            leaving = not _left_queue_since_message(tracker) and says_leaving_queue(
+                tracker, self.escalation_policy
+            )
+            next_action = ACTION_LEAVE_QUEUE if leaving else ACTION_LISTEN_NAME
+            scores[domain.index_for_action(next_action)] = 1.0
+            return self._prediction(scores, is_no_user_prediction=True)
         if latest_action == ACTION_ESCALATE:
             followup = tracker.get_slot(FOLLOWUP_SLOT)
             next_action = followup if followup in domain.action_names_or_texts else None
@@ -193,3 +240,8 @@ class EscalationTriggerPolicy(Policy):
         **kwargs: Any,
     ) -> EscalationTriggerPolicy:
         return cls(config, model_storage, resource, execution_context)
+
+
+# Rasa acts on a paused chat's message only for a restart; a waiting customer's "不等了" must
+# reach the policies too.  Installed wherever the model (and so this policy) is loaded.
+MessageProcessor._should_handle_message = staticmethod(hears_while_paused)

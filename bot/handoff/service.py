@@ -535,6 +535,18 @@ class HandoffService:
         """Return the chat to the bot (it answers the customer's next message again)."""
         return self._end(handoff_id, actor, "handed_back", OPEN_HANDOFF_STATUSES)
 
+    def leave_queue(self, sender_id: str) -> HandoffView | None:
+        """The customer will not wait: their waiting chat goes back to the bot (handed back by
+        the customer).  None when nothing is waiting any more: an agent has the chat (theirs
+        to read the message) or it was never queued."""
+        waiting = self.open_for_sender(sender_id)
+        if waiting is None or waiting.status != "waiting":
+            return None
+        try:
+            return self._end(waiting.id, "customer", "handed_back", ("waiting",), left_queue=True)
+        except HandoffError:
+            return None  # claimed in the meantime
+
     def close(self, handoff_id: int, actor: Actor) -> HandoffView:
         """End the chat (the console then sends the CSAT survey); also settles a call-back."""
         return self._end(handoff_id, actor, "closed", (*OPEN_HANDOFF_STATUSES, "callback"))
@@ -578,7 +590,12 @@ class HandoffService:
     # --- internals
 
     def _end(
-        self, handoff_id: int, actor: Actor, new_status: str, from_statuses: Sequence[str]
+        self,
+        handoff_id: int,
+        actor: Actor,
+        new_status: str,
+        from_statuses: Sequence[str],
+        **detail: Any,
     ) -> HandoffView:
         now = self._clock()
         with session_scope(self._session_factory) as session:
@@ -603,7 +620,7 @@ class HandoffService:
                 current = self._load(session, handoff_id, refresh=True)
                 raise HandoffError(f"chat {handoff_id} is {current.status}")
             handoff = self._load(session, handoff_id, refresh=True)
-            self._event(session, handoff, new_status, label, now)
+            self._event(session, handoff, new_status, label, now, **detail)
             session.flush()
             view = self._view(handoff, now)
         log.info("handoff %d %s by %s", handoff_id, new_status, label)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from actions.handoff import (
     ActionEscalate,
+    ActionLeaveQueue,
     ActionSaveCsat,
     ValidateCsatForm,
     parse_csat_score,
@@ -91,6 +92,50 @@ def test_with_an_agent_online_the_chat_is_queued_and_the_bot_pauses(
     assert list(handoff.reasons) == ["anger"]
     cleared = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
     assert cleared["escalation_trigger"] is None
+
+
+def test_a_waiting_customer_who_will_not_wait_gets_the_bot_back(
+    handoffs, agent_online, demo_factory, domain
+) -> None:
+    run(ActionEscalate(), make_tracker(intent="request_human", channel="webchat"), domain)
+    waiting = make_tracker(
+        {"active_loop": "repair_form", "requested_slot": "address"},
+        text="算了 不等了",
+        intent="cancel",
+        channel="webchat",
+    )
+    dispatcher, events = run(ActionLeaveQueue(), waiting, domain)
+    assert responses(dispatcher) == ["utter_handoff_left_queue"]
+    assert {"event": "resume", "timestamp": None} in events
+    assert {"event": "active_loop", "name": None, "timestamp": None} in events
+    (handoff,) = open_handoffs(demo_factory)
+    assert (handoff.status, handoff.ended_at is not None) == ("handed_back", True)
+    # Asked again (nothing waits now): the bot, already back, says nothing more.
+    dispatcher, events = run(ActionLeaveQueue(), waiting, domain)
+    assert (responses(dispatcher), events) == ([], [])
+
+
+def test_leave_a_message_instead_of_waiting_starts_the_message_form(
+    handoffs, agent_online, domain
+) -> None:
+    run(ActionEscalate(), make_tracker(intent="request_human", channel="webchat"), domain)
+    tapped = make_tracker(text="/leave_message", intent="leave_message", channel="webchat")
+    dispatcher, events = run(ActionLeaveQueue(), tapped, domain)
+    assert responses(dispatcher) == ["utter_handoff_left_queue_for_message"]
+    assert {"event": "followup", "name": "message_form", "timestamp": None} in events
+
+
+def test_once_an_agent_has_the_chat_leaving_words_are_theirs_to_read(
+    handoffs, agent_online, demo_factory, domain
+) -> None:
+    run(ActionEscalate(), make_tracker(intent="request_human", channel="webchat"), domain)
+    (handoff,) = open_handoffs(demo_factory)
+    accounts = AgentAccounts(demo_factory, clock=lambda: OPEN)
+    handoffs.claim(handoff.id, accounts.by_username("online1").id)
+    tracker = make_tracker(text="算了 不等了", intent="cancel", channel="webchat")
+    dispatcher, events = run(ActionLeaveQueue(), tracker, domain)
+    assert (responses(dispatcher), events) == ([], [])
+    assert open_handoffs(demo_factory)[0].status == "active"
 
 
 @pytest.mark.parametrize("online", [True, False])

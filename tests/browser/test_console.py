@@ -44,8 +44,11 @@ def test_customer_escalates_agent_claims_replies_and_hands_back(
     item = agent_page.locator("[data-testid=queue-item]", has_text=widget.session_id())
     expect(item).to_be_visible(timeout=10_000)
     item.click()
+    before_claim = widget.bot_rows()
     agent_page.click("[data-testid=claim-button]")
     expect(agent_page.locator("[data-testid=reply-box]")).to_be_enabled(timeout=10_000)
+    joined = widget.wait_for_replies(before_claim)
+    assert len(joined) == 1 and "客服小王" in joined[0] and "已接入" in joined[0]
     expect(agent_page.locator("[data-testid=escalation-reason]")).not_to_be_empty()
 
     # The customer writes something hostile: the console shows it as text, nothing runs.

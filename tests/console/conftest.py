@@ -49,6 +49,7 @@ class FakeBridge:
     learned: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     sent: list[tuple[str, str, str]] = field(default_factory=list)
+    told: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     fail_delivery: bool = False
 
     async def transcript(self, sender_id: str) -> list[dict[str, Any]]:
@@ -71,6 +72,12 @@ class FakeBridge:
 
     async def pause(self, sender_id: str) -> None:
         self.calls.append(("pause", sender_id))
+
+    async def tell(self, sender_id: str, response: str, **values: Any) -> None:
+        if self.fail_delivery:
+            raise DeliveryFailed("channel refused")
+        self.calls.append(("tell", sender_id))
+        self.told.append((sender_id, response, values))
 
     async def hand_back(self, sender_id: str) -> None:
         self.calls.append(("hand_back", sender_id))

@@ -168,14 +168,20 @@ def test_queue_is_ordered_by_priority_and_agents_see_waiting_and_their_own(
 # ------------------------------------------------------------------------------ chat actions
 
 
-def test_claim_pauses_the_bot_and_a_second_claim_gets_409(console: Console) -> None:
+def test_claim_pauses_the_bot_tells_the_customer_and_a_second_claim_gets_409(
+    console: Console,
+) -> None:
     amy, bob = console.login("amy"), console.login("bob")
     handoff_id = console.escalate("web-claim")
     claimed = amy.post(f"chats/{handoff_id}/claim")
     assert claimed.status_code == 200
     assert claimed.json()["status"] == "active"
     assert claimed.json()["agent"]["display_name"] == "艾米"
-    assert console.bridge.calls == [("pause", "web-claim")]
+    assert console.bridge.calls == [("pause", "web-claim"), ("tell", "web-claim")]
+    # the customer hears that a person, by name, answers from now on
+    assert console.bridge.told == [
+        ("web-claim", "utter_handoff_agent_joined", {"agent_name": "艾米"})
+    ]
     late = bob.post(f"chats/{handoff_id}/claim")
     assert late.status_code == 409 and late.json()["code"] == "already_claimed"
     # Bob cannot even look at Amy's chat any more; a supervisor can.
@@ -212,6 +218,11 @@ def test_transfer_moves_the_chat_and_its_reply_rights(console: Console) -> None:
     assert to_manager.status_code == 400
     moved = amy.post(f"chats/{handoff_id}/transfer", json={"agent_id": console.agents["bob"]})
     assert moved.status_code == 200
+    assert console.bridge.told[-1] == (
+        "web-transfer",
+        "utter_handoff_transferred",
+        {"agent_name": "鲍勃"},
+    )
     assert moved.json()["agent"] == {"id": console.agents["bob"], "display_name": "鲍勃"}
     path = f"chats/{handoff_id}/messages"
     assert amy.post(path, json={"text": "x"}).status_code == 409
@@ -246,8 +257,10 @@ def test_hand_back_and_close_go_through_the_bridge(console: Console) -> None:
 def test_a_failed_push_still_ends_the_chat(console: Console) -> None:
     amy = console.login("amy")
     handoff_id = console.escalate("web-push-fails")
-    amy.post(f"chats/{handoff_id}/claim")
     console.bridge.fail_delivery = True
+    # the "客服已接入" notice could not be pushed: the chat is the agent's all the same
+    claimed = amy.post(f"chats/{handoff_id}/claim")
+    assert claimed.status_code == 200 and claimed.json()["status"] == "active"
     closed = amy.post(f"chats/{handoff_id}/close")
     assert closed.status_code == 200
     assert closed.json()["status"] == "closed" and closed.json()["delivered"] is False

@@ -62,6 +62,10 @@ def test_a_chat_is_taken_over_answered_live_and_handed_back(
     finally:
         other.close()
 
+    # The customer hears that a person has the chat now.
+    _, joined = wait_for_bot(customer, timeout=5)
+    assert "客服小王" in joined["text"] and "已接入" in joined["text"]
+
     # The bot keeps quiet; the agent sees the customer's message live.
     sent = time.monotonic()
     customer.client.emit(
@@ -158,3 +162,33 @@ def test_a_threat_in_the_middle_of_a_form_brings_in_a_person_and_the_bot_goes_qu
     )
     agent.next_message(customer.session_id, "SO20261101001")
     assert customer.replies(first_timeout=2) == []  # the paused bot stays silent
+
+
+def test_a_waiting_customer_who_will_not_wait_gets_the_bot_back(
+    webchat: WebChatServer, agent: Console, customer: SocketChat
+) -> None:
+    queued = customer.say("转人工")
+    titles = [b["title"] for m in queued for b in m.get("quick_replies") or []]
+    assert "不等了" in titles
+    chat = agent.chat_of(customer.session_id)
+    assert chat["status"] == "waiting"
+    # Impatience keeps the place in the queue; the paused bot stays silent.
+    customer.client.emit(
+        "user_uttered", {"message": "怎么还没人 快点", "session_id": customer.session_id}
+    )
+    agent.next_message(customer.session_id, "怎么还没人 快点")
+    assert customer.replies(first_timeout=2) == []
+    left = customer.text("算了 不等了")
+    assert "取消人工排队" in left
+    engine = make_engine(webchat.db_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            handoff = session.execute(
+                select(Handoff).where(Handoff.sender_id == customer.session_id)
+            ).scalar_one()
+            assert (handoff.status, handoff.agent_id) == ("handed_back", None)
+    finally:
+        engine.dispose()
+    assert agent.post(f"/console/api/chats/{chat['id']}/claim").status_code == 409
+    # The bot answers again.
+    assert "订单号" in customer.text("我要退货")

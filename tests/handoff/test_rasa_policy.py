@@ -14,6 +14,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
     ActiveLoop,
+    ConversationPaused,
     ConversationResumed,
     Event,
     SessionStarted,
@@ -23,7 +24,7 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.handoff.policy import load_escalation_policy
-from bot.handoff.rasa_policy import EscalationTriggerPolicy, turn_signals
+from bot.handoff.rasa_policy import EscalationTriggerPolicy, hears_while_paused, turn_signals
 from bot.settings import PROJECT_ROOT
 
 DOMAIN = Domain.load(str(PROJECT_ROOT / "domain.yml"))
@@ -206,3 +207,72 @@ def test_no_escalation_while_the_customer_is_telling_a_complaint(policy) -> None
 def test_only_fresh_customer_messages_are_judged(policy) -> None:
     tracker = tracker_of(*said("转人工", "request_human"), ActionExecuted("utter_greet"))
     assert predicted(policy, tracker) is None
+
+
+def queued(*events: Event) -> DialogueStateTracker:
+    """A chat waiting for a person (action_escalate paused it), then ``events``."""
+    return tracker_of(
+        *said("转人工", "request_human"),
+        ActionExecuted("action_escalate"),
+        ConversationPaused(),
+        *events,
+    )
+
+
+def waiting_said(text: str, intent: str) -> list[Event]:
+    """A message of a paused chat: Rasa runs no action_listen before it."""
+    return said(text, intent)[1:]
+
+
+def test_a_waiting_customer_who_will_not_wait_leaves_the_queue(policy) -> None:
+    for text, intent in [
+        ("算了 不等了", "cancel"),
+        ("不用轉人工了", "inform"),  # Traditional characters
+        ("算了", "cancel"),
+        ("/cancel", "cancel"),  # the queued message's buttons
+        ("/leave_message", "leave_message"),
+    ]:
+        tracker = queued(*waiting_said(text, intent))
+        assert hears_while_paused(tracker), text
+        assert predicted(policy, tracker) == "action_leave_queue", text
+
+
+def test_other_messages_of_a_paused_chat_are_only_recorded_for_the_agent(policy) -> None:
+    for text, intent in [
+        ("等不了了 你们快点", "complain"),  # impatience keeps its place in the queue
+        ("我再留个言 订单号SO20261101001", "leave_message"),  # typed, not the button
+        ("算了吧 你们这个服务真的是不行", "cancel"),  # a long message is not a short cancel
+        ("在吗", "greet"),
+    ]:
+        tracker = queued(*waiting_said(text, intent))
+        assert not hears_while_paused(tracker), text
+    assert hears_while_paused(tracker_of(*said("你好", "greet")))  # not paused: Rasa as usual
+    assert hears_while_paused(queued(*waiting_said("/restart", "restart")))
+
+
+def test_after_leaving_the_queue_it_listens_even_with_a_form_left_open(policy) -> None:
+    """An agent may have taken the chat just before (the action then changes nothing): the
+    form the escalation interrupted must not start asking again under the agent's nose."""
+    tracker = queued(
+        ActiveLoop("repair_form"),
+        SlotSet("requested_slot", "address"),
+        *waiting_said("不等了", "cancel"),
+        ActionExecuted("action_leave_queue"),
+    )
+    form_again = [0.0] * len(DOMAIN.action_names_or_texts)
+    form_again[DOMAIN.index_for_action("repair_form")] = 1.0
+    rule = PolicyPrediction(form_again, "RulePolicy", policy_priority=6, is_no_user_prediction=True)
+    ours = policy.predict_action_probabilities(tracker, DOMAIN)
+    best = DefaultPolicyPredictionEnsemble().combine_predictions([rule, ours], tracker, DOMAIN)
+    assert DOMAIN.action_names_or_texts[best.max_confidence_index] == "action_listen"
+
+
+def test_once_back_with_the_bot_it_waits_for_the_next_message(policy) -> None:
+    """Not a fallback for "不等了" (QA: the rules knew no step after leaving the queue, so the
+    bot said it did not understand, and the fallback streak queued the chat again)."""
+    tracker = queued(
+        *waiting_said("算了 不等了", "cancel"),
+        ActionExecuted("action_leave_queue"),
+        ConversationResumed(),
+    )
+    assert predicted(policy, tracker) == "action_listen"

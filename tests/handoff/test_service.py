@@ -222,6 +222,26 @@ def test_the_bot_itself_can_hand_back(handoffs: HandoffService, online: Team) ->
     assert handoffs.events(chat)[-1].actor == "assistant"
 
 
+def test_a_waiting_customer_can_leave_the_queue_but_not_an_agents_chat(
+    handoffs: HandoffService, online: Team
+) -> None:
+    waiting = escalate(handoffs, "web-1").handoff_id
+    left = handoffs.leave_queue("web-1")
+    assert left is not None and (left.id, left.status) == (waiting, "handed_back")
+    assert handoffs.open_for_sender("web-1") is None and handoffs.queue() == []
+    last = handoffs.events(waiting)[-1]
+    assert (last.kind, last.actor, last.detail) == ("handed_back", "customer", {"left_queue": True})
+    with pytest.raises(HandoffError):
+        handoffs.claim(waiting, online.agent1.id)  # a stale queue view cannot take it
+    assert handoffs.leave_queue("web-1") is None  # nothing waiting any more
+
+    taken = escalate(handoffs, "web-2").handoff_id
+    handoffs.claim(taken, online.agent1.id)
+    assert handoffs.leave_queue("web-2") is None  # the agent has it: theirs to answer
+    assert handoffs.get(taken).status == "active"
+    assert handoffs.leave_queue("never-escalated") is None
+
+
 def test_replies_are_audited_for_the_owner_only(handoffs: HandoffService, online: Team) -> None:
     chat = escalate(handoffs, "web-1").handoff_id
     with pytest.raises(NotAllowed):
