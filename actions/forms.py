@@ -26,6 +26,7 @@ from actions.tickets import (
     ticket_opened_in_this_chat,
 )
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
+from bot.nlu.catalogue import bare_product
 from bot.nlu.text import to_simplified
 from bot.services.customers import (
     is_valid_order_no,
@@ -1073,9 +1074,17 @@ def form_answer_taken_for_a_question(
 
     "音质一般" at "退货原因?" reads to the NLU like a product question; once the knowledge
     base has no article for it either and it carries no question marker, it is the reason,
-    checked by the form's own validation. None when the message is a real digression."""
+    checked by the form's own validation; a bare product name at the product question is the
+    product.  None when the message is a real digression."""
     slot, form = tracker.get_slot("requested_slot"), tracker.active_loop_name
     text = str(tracker.latest_message.get("text") or "").strip()
+    product = bare_product(text) if slot == "product" and not text.startswith("/") else None
+    if form in FORMS and product and not tracker.get_slot("kb_article"):
+        # "滚筒洗衣机" at "是哪一件商品？" reads to the NLU like a question about it; a bare
+        # product name is the answer, whatever articles mention it.
+        validation = VALIDATION_BY_FORM[form]()
+        result = validation.validate_product(product, dispatcher, tracker, domain)
+        return [SlotSet(name, value) for name, value in result.items()]
     if form not in FORMS or slot not in FREE_TEXT_SLOTS or tracker.get_slot("kb_article"):
         return None
     if not text or text.startswith("/"):

@@ -19,7 +19,7 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.kb.articles import SCENARIOS, Article
 from bot.kb.search import Hit, KnowledgeBaseCache, shared_cache
-from bot.nlu.catalogue import product_by_alias
+from bot.nlu.catalogue import bare_product
 from bot.nlu.text import normalise_text
 from bot.store.db import session_factory, session_scope
 from bot.store.models import KbSearch
@@ -58,10 +58,6 @@ _WHAT_ABOUT = re.compile(r"那(?:么|个)?[^那呢咧]{1,6}[呢咧]|[^那呢咧�
 (not "人呢", which asks for a person)."""
 
 
-_PRODUCT_ONLY = re.compile(r"(?:那|是|就是|我的|我家)*(.{1,8}?)(?:的|呢|咧|啊|呀|吧)*")
-""""冰箱的" after "保修期多久啊": which product the question was about, and nothing else."""
-
-
 def is_follow_up(text: str) -> bool:
     """Whether a message leans on the previous one: only "what now?" ("现在怎么办", "那咋整呢"),
     "and X?" ("那压缩机呢") or a bare product ("冰箱的"), so a search needs the previous
@@ -71,8 +67,7 @@ def is_follow_up(text: str) -> bool:
         return False
     if any(pattern.fullmatch(compact) is not None for pattern in (_FOLLOW_UP, _WHAT_ABOUT)):
         return True
-    named = _PRODUCT_ONLY.fullmatch(compact)
-    return named is not None and product_by_alias(named.group(1)) is not None
+    return bare_product(compact) is not None  # "冰箱的" after "保修期多久啊"
 
 
 def looks_like_question(text: str) -> bool:

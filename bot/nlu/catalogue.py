@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -55,6 +56,22 @@ def product_by_alias(text: str) -> CatalogueProduct | None:
         if needle == product.name.lower() or needle in (a.lower() for a in product.aliases):
             return product
     return None
+
+
+_AROUND_A_PRODUCT = re.compile(
+    r"(?:那个|这个|那台|这台|就是|我的|我家|那|是|就)*(.{1,8}?)(?:的|呢|咧|啊|呀|吧|那台|这台)*"
+)
+_PUNCTUATION = re.compile(r"[\s,.!?;，。！？；、~～…]+")
+
+
+def bare_product(text: str) -> str | None:
+    """The product a message names and nothing else ("滚筒洗衣机", "是冰箱的", "就那个洗衣机"),
+    as written; None when the message says anything more."""
+    compact = _PUNCTUATION.sub("", to_simplified(text or ""))
+    named = _AROUND_A_PRODUCT.fullmatch(compact)
+    if named is None or product_by_alias(named.group(1)) is None:
+        return None
+    return named.group(1)
 
 
 def product_mentions(text: str) -> list[str]:

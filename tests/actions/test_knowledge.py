@@ -56,6 +56,32 @@ def test_a_forms_open_answer_filed_as_a_question_is_taken_as_the_answer(knowledg
     }
 
 
+def test_a_bare_product_at_the_product_question_is_the_product(knowledge, desk) -> None:
+    """ "滚筒洗衣机" at "是哪一件商品？" read as a question about washers: the knowledge base
+    said it had no answer and asked again, and the customer could only tap the button."""
+    asked = {
+        "active_loop": "installation_form",
+        "requested_slot": "product",
+        "order_id": "SO20261101001",
+        "phone": "13800138000",
+        "verified_customer": "SO20261101001",
+    }
+    tracker = make_tracker(asked, text="滚筒洗衣机", intent="ask_question")
+    verified_earlier = {"event": "slot", "name": "verified_customer", "value": "SO20261101001"}
+    tracker.events.insert(0, verified_earlier)
+    dispatcher, slots = run(ActionAnswerQuestion(), tracker)
+    assert dispatcher.messages == [] and slots["product"] == "滚筒洗衣机"
+    # not on the order: the form's own check says so
+    tracker = make_tracker(asked, text="冰箱", intent="ask_question")
+    tracker.events.insert(0, verified_earlier)
+    dispatcher, slots = run(ActionAnswerQuestion(), tracker)
+    assert responses(dispatcher) == ["utter_unknown_product"] and slots["product"] is None
+    # a question about the product is still answered
+    tracker = make_tracker(asked, text="滚筒洗衣机怎么清洗", intent="ask_question")
+    dispatcher, slots = run(ActionAnswerQuestion(), tracker)
+    assert responses(dispatcher) == ["utter_kb_answer"] and "product" not in slots
+
+
 def test_what_now_is_answered_about_the_previous_message(knowledge) -> None:
     """ "那怎么办" after a leak report: the leak article, not "not found"."""
     tracker = make_tracker(text="那怎么办", intent="ask_question")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.nlu.catalogue import product_mentions, skus_mentioned
+from bot.nlu.catalogue import bare_product, product_mentions, skus_mentioned
 
 
 @pytest.mark.parametrize(
@@ -24,3 +24,21 @@ def test_product_words_are_read_in_order_each_once(text: str, words: list[str]) 
 def test_every_word_read_names_a_catalogue_product() -> None:
     for word in product_mentions("冰箱不制冷 另外洗衣机和吹风机都坏了"):
         assert skus_mentioned(word), word
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("滚筒洗衣机", "滚筒洗衣机"),
+        ("是冰箱的。", "冰箱"),
+        ("就那个洗衣机", "洗衣机"),
+        ("熱水器", "热水器"),
+        ("冰箱不制冷", None),  # says more than the product
+        ("洗衣机漏水怎么办", None),
+        ("好的", None),
+    ],
+)
+def test_a_message_naming_only_a_product_is_read_as_that_product(
+    text: str, named: str | None
+) -> None:
+    assert bare_product(text) == named
