@@ -23,6 +23,7 @@ from actions.tickets import (
     UPSET_ANSWERS_COUNT,
     events_since_last_message,
     tell_order_status,
+    ticket_a_detail_adds_to,
     ticket_opened_in_this_chat,
 )
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
@@ -680,6 +681,11 @@ class IdentityFormValidation(FormValidationAction):
         ):
             # "还是换货吧": no answer to this form; rejected, so the rule for the switch runs.
             return [ActionExecutionRejected(self.form_name())]
+        kind = self.form_name().removesuffix("_form")
+        if not tracker.get_slot("requested_slot") and ticket_a_detail_adds_to(tracker, kind):
+            # "对了 它盖子也合不上了" right after a ticket opened: no new request.  The form
+            # ends at once; its ticket action adds the words to that ticket.
+            return [SlotSet("requested_slot", None)]
         already = tracker.get_slot("without_order")
         events = await super().run(dispatcher, tracker, domain)
         if (

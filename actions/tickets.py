@@ -17,7 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.config_file import intent_labels
 from bot.handoff.policy import need_class_for
 from bot.handoff.service import default_handoff_service
-from bot.nlu.catalogue import skus_mentioned
+from bot.nlu.catalogue import product_mentions, skus_mentioned
+from bot.nlu.text import normalise_text
 from bot.sentiment import default_analyzer
 from bot.services.customers import VerifiedOrder
 from bot.services.desk import (
@@ -199,6 +200,9 @@ class OpenTicketAction(Action, ABC):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         desk = default_desk()
+        detail_for = ticket_a_detail_adds_to(tracker, self.kind)
+        if detail_for is not None:
+            return _detail_added(detail_for, tracker, desk, dispatcher)
         answers: dict[str, Any] = {slot: tracker.get_slot(slot) for slot in REQUEST_SLOTS}
         booked = _booked_day(answers) if "appointment" in self._fields() else None
         if booked is None:
@@ -371,7 +375,7 @@ class OpenTicketAction(Action, ABC):
                 category_label=ticket.category_label,
                 status_label=ticket.status_label,
             )
-        _tell_pending_callback(tracker, ticket, desk, dispatcher)
+        _tell_pending_callback(tracker, ticket.ticket_no, desk, dispatcher)
         return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
 
     @staticmethod
@@ -392,19 +396,19 @@ class OpenTicketAction(Action, ABC):
             category_label=ticket.category_label,
             status_label=ticket.status_label,
         )
-        _tell_pending_callback(tracker, ticket, desk, dispatcher)
+        _tell_pending_callback(tracker, ticket.ticket_no, desk, dispatcher)
         return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
 
 
 def _tell_pending_callback(
-    tracker: Tracker, ticket: TicketView, desk: ServiceDesk, dispatcher: CollectingDispatcher
+    tracker: Tracker, ticket_no: str, desk: ServiceDesk, dispatcher: CollectingDispatcher
 ) -> None:
-    """A call-back promised in this chat is about ``ticket`` now: linked, and its time said."""
-    callback_due = link_pending_callback(tracker.sender_id, ticket.ticket_no)
+    """A call-back promised in this chat is about ``ticket_no`` now: linked, its time said."""
+    callback_due = link_pending_callback(tracker.sender_id, ticket_no)
     if callback_due is not None:
         dispatcher.utter_message(
             response="utter_handoff_callback_pending",
-            ticket_id=ticket.ticket_no,
+            ticket_id=ticket_no,
             callback_due=format_time(callback_due, desk.policy),
         )
 
@@ -458,7 +462,14 @@ def intent_when_set(tracker: Tracker, slot: str) -> str | None:
 def ticket_opened_in_this_chat(tracker: Tracker, kind: str | None = None) -> tuple[str | None, int]:
     """The last ticket a form opened in this conversation session (of ``kind`` when given)
     and how many customer messages came since, the one being answered included."""
-    opened, last_action, messages_since = None, None, 0
+    ticket_no, _, messages_since = _last_ticket_opened(tracker, kind)
+    return ticket_no, messages_since
+
+
+def _last_ticket_opened(tracker: Tracker, kind: str | None) -> tuple[str | None, str, int]:
+    """(ticket, kind it was opened as, customer messages since) — see
+    ticket_opened_in_this_chat."""
+    opened, opened_as, last_action, messages_since = None, "", None, 0
     wanted = f"action_open_{kind}_ticket" if kind else None
     for event in tracker.events:
         name = event.get("event")
@@ -469,12 +480,67 @@ def ticket_opened_in_this_chat(tracker: Tracker, kind: str | None = None) -> tup
         elif name == "slot" and event.get("name") == "ticket_id":
             action = str(last_action or "")
             if action.startswith("action_open_") and (wanted is None or action == wanted):
+                if event.get("value") != opened:  # a detail added keeps the ticket's kind
+                    opened_as = action.removeprefix("action_open_").removesuffix("_ticket")
                 opened, messages_since = event.get("value"), 0
             elif action == "action_cancel_outside_form" and opened:
                 opened = None  # withdrawn
         elif name == "user":
             messages_since += 1
-    return (str(opened) if opened else None), messages_since
+    return (str(opened) if opened else None), opened_as, messages_since
+
+
+def ticket_a_detail_adds_to(tracker: Tracker, form_kind: str) -> str | None:
+    """The ticket opened just before this message when the message only says more about it
+    ("对了 它盖子也合不上了" after the rice cooker's repair ticket, which the NLU may even
+    read as a return): no words asking for another kind of request ("还要退货"), no other
+    product ("吹风机也坏了"), typed rather than tapped.  Only between requests about goods
+    (``form_kind``, the kind of the form the message started, and the ticket's): a complaint
+    or a price question is never a detail of a repair.  None otherwise: a new request."""
+    ticket_no, kind, messages_since = _last_ticket_opened(tracker, None)
+    text = str(tracker.latest_message.get("text") or "").strip()
+    if form_kind not in KIND_INTENTS or kind not in KIND_INTENTS:
+        return None
+    if not ticket_no or messages_since != 1 or not text or text.startswith("/"):
+        return None
+    folded = normalise_text(text).lower()
+    # Fault words after a repair ticket ("对了 它还漏水") describe the same repair.
+    other_requests = (
+        words
+        for intent, words in load_request_config().request_words.items()
+        if intent != KIND_INTENTS.get(kind)
+    )
+    if any(word in folded for words in other_requests for word in words):
+        return None
+    named = skus_mentioned(" ".join(product_mentions(text)))
+    if named:
+        try:
+            product = default_desk().ticket_product(ticket_no)
+        except ServiceUnavailable:
+            return None
+        if not named & skus_mentioned(product or ""):
+            return None
+    return ticket_no
+
+
+def _detail_added(
+    ticket_no: str, tracker: Tracker, desk: ServiceDesk, dispatcher: CollectingDispatcher
+) -> list[EventType]:
+    """Add the customer's words to the ticket opened just before (see ticket_a_detail_adds_to)."""
+    text = str(tracker.latest_message.get("text") or "").strip()[:500]
+    try:
+        added = desk.add_to_request(ticket_no, text)
+    except ServiceUnavailable:
+        dispatcher.utter_message(response="utter_service_unavailable")
+        return clear_request_slots()
+    if added:
+        dispatcher.utter_message(
+            response="utter_detail_added_to_ticket", ticket_id=ticket_no, detail=text
+        )
+        _tell_pending_callback(tracker, ticket_no, desk, dispatcher)
+    else:  # settled meanwhile
+        dispatcher.utter_message(response="utter_ticket_settled", ticket_id=ticket_no)
+    return [*clear_request_slots(), SlotSet("ticket_id", ticket_no)]
 
 
 def _booked_day(answers: dict[str, Any]) -> date | None:

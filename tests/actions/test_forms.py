@@ -1195,3 +1195,24 @@ def test_the_order_question_is_not_asked_right_after_a_reply_that_asks_it(domain
     dispatcher = CollectingDispatcher()
     asyncio.run(ActionAskOrderId().run(dispatcher, refused, domain))
     assert responses(dispatcher) == []
+
+
+def test_a_detail_right_after_a_ticket_ends_the_new_form_at_once(desk, domain) -> None:
+    """ "对了 它盖子也合不上了" after the rice cooker's repair ticket: no "哪一件商品？", the
+    form ends and its ticket action adds the words to that ticket."""
+    repaired = desk.open_request(
+        "repair",
+        desk.verify_identity("SO20261120009", "13800138000"),
+        {"product": "电饭煲", "fault_description": "按键没反应"},
+        "test-user",
+        "rest",
+    )
+    opened = [
+        {"event": "action", "name": "action_open_repair_ticket"},
+        {"event": "slot", "name": "ticket_id", "value": repaired.ticket_no},
+    ]
+    verified = {"order_id": "SO20261120009", "verified_customer": "SO20261120009"}
+    tracker = make_tracker(verified, text="对了 它盖子也合不上了", intent="request_return")
+    tracker.events = opened + tracker.events
+    events = asyncio.run(validation("return_form").run(CollectingDispatcher(), tracker, domain))
+    assert events == [{"event": "slot", "name": "requested_slot", "value": None, "timestamp": None}]

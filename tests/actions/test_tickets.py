@@ -9,7 +9,12 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select
 
-from actions.tickets import OPEN_TICKET_ACTIONS, ActionShowOrderStatus, ActionShowTicketStatus
+from actions.tickets import (
+    OPEN_TICKET_ACTIONS,
+    ActionShowOrderStatus,
+    ActionShowTicketStatus,
+    ticket_a_detail_adds_to,
+)
 from bot.services.desk import ServiceUnavailable
 from bot.store.models import Ticket
 from tests.actions.conftest import make_tracker, responses
@@ -512,3 +517,59 @@ def test_a_delivery_the_customer_vouches_for_is_noted_on_the_ticket(desk, domain
     assert responses(dispatcher)[0] == "utter_ticket_opened"
     assert desk.tickets.timeline(opened["ticket_id"]).details["签收情况"] == note
     assert opened["delivery_note"] is None  # cleared with the rest of the request
+
+
+def _rice_cooker_repaired(desk, domain) -> tuple[str, list[dict]]:
+    """A repair ticket for the rice cooker opened in this chat: (its number, the events)."""
+    asked = dict(RICE_COOKER_ORDER, product="电饭煲", fault_description="按键没反应 灯也不亮")
+    _, slots = run(open_action("repair"), make_tracker(asked), domain)
+    return slots["ticket_id"], [
+        {"event": "action", "name": "action_open_repair_ticket"},
+        {"event": "slot", "name": "ticket_id", "value": slots["ticket_id"]},
+    ]
+
+
+def test_a_detail_right_after_a_ticket_opened_is_added_to_it(desk, demo_factory, domain) -> None:
+    """QA: "对了 它盖子也合不上了" (read by the NLU as a return) started a new form at
+    "是哪一件商品？" instead of going onto the repair just opened."""
+    repaired, opened = _rice_cooker_repaired(desk, domain)
+    before = ticket_count(demo_factory)
+    tracker = make_tracker(RICE_COOKER_ORDER, text="对了 它盖子也合不上了", intent="request_return")
+    tracker.events = opened + tracker.events
+    dispatcher, slots = run(open_action("return"), tracker, domain)
+    assert responses(dispatcher) == ["utter_detail_added_to_ticket"]
+    assert dispatcher.messages[0]["ticket_id"] == repaired == slots["ticket_id"]
+    assert ticket_count(demo_factory) == before
+    notes = [event.note for event in desk.tickets.timeline(repaired).events]
+    assert "客户补充：对了 它盖子也合不上了" in notes
+    # fault words after a repair are more of that repair; so is a second detail in a row
+    again = make_tracker(RICE_COOKER_ORDER, text="还有点漏水", intent="report_fault")
+    again.events = [*opened, {"event": "user", "text": "对了 它盖子也合不上了"}]
+    again.events += [
+        {"event": "action", "name": "action_open_return_ticket"},
+        {"event": "slot", "name": "ticket_id", "value": repaired},
+        *make_tracker(RICE_COOKER_ORDER, text="还有点漏水").events,
+    ]
+    dispatcher, _ = run(open_action("repair"), again, domain)
+    assert responses(dispatcher) == ["utter_detail_added_to_ticket"]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "kind"),
+    [
+        ("吹风机也坏了 不出热风", "report_fault", "repair"),  # another product
+        ("我还要退货", "request_return", "return"),  # asks for another kind of request
+        ("/request_return", "request_return", "return"),  # a tapped button
+    ],
+)
+def test_a_new_request_right_after_a_ticket_is_its_own(
+    desk, domain, text: str, intent: str, kind: str
+) -> None:
+    _, opened = _rice_cooker_repaired(desk, domain)
+    tracker = make_tracker(RICE_COOKER_ORDER, text=text, intent=intent)
+    tracker.events = opened + tracker.events
+    assert ticket_a_detail_adds_to(tracker, kind) is None
+    # and nothing but goods requests: a complaint is never a detail of a repair
+    complaint = make_tracker(RICE_COOKER_ORDER, text="师傅态度太差", intent="complain")
+    complaint.events = opened + complaint.events
+    assert ticket_a_detail_adds_to(complaint, "complaint") is None
