@@ -74,10 +74,15 @@ def bare_product(text: str) -> str | None:
     return named.group(1)
 
 
+_PHONE_LABEL = re.compile(r"手机(?=\s*(?:号|[:：]|\+?86|1\d{10}))")
+""""手机13800138000" / "手机号" label a phone number; they do not name the product 手机."""
+
+
 def product_mentions(text: str) -> list[str]:
     """The product words a message uses, in order, each once ("空调和热水器都要装" → 空调,
-    热水器); a word inside a longer one ("洗衣机" in "滚筒洗衣机") is not counted again."""
-    haystack = to_simplified(text).lower()
+    热水器); a word inside a longer one ("洗衣机" in "滚筒洗衣机") is not counted again, nor
+    "手机" labelling a phone number."""
+    haystack = _PHONE_LABEL.sub("  ", to_simplified(text).lower())
     words = {w.lower() for p in load_catalogue() for w in (p.name, *p.aliases) if w}
     spans: list[tuple[int, int]] = []
     for word in sorted(words, key=len, reverse=True):

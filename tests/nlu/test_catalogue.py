@@ -15,6 +15,10 @@ from bot.nlu.catalogue import bare_product, product_mentions, skus_mentioned
         ("我的洗衣机 洗衣机", ["洗衣机"]),
         ("熱水器和油煙機", ["热水器", "油烟机"]),
         ("我要退货", []),
+        # QA: "手机13800138000" offered a return of a phone the customer never bought
+        ("电饭煲不想要了，单号SO20261120009，手机13800138000", ["电饭煲"]),
+        ("手机号：13800138000 冰箱坏了", ["冰箱"]),
+        ("手机屏幕碎了", ["手机"]),
     ],
 )
 def test_product_words_are_read_in_order_each_once(text: str, words: list[str]) -> None:
