@@ -26,6 +26,7 @@ from bot.kb.service import (
     is_follow_up,
     looks_like_question,
 )
+from bot.nlu.text import normalise_text
 from bot.services.customers import (
     is_valid_order_no,
     mask_phone,
@@ -245,9 +246,17 @@ def _request_with_details(tracker: Tracker) -> str | None:
         for r in tracker.latest_message.get("intent_ranking") or []
         if r.get("name") not in ("inform", "nlu_fallback")
     ]
-    if not ranking or float(ranking[0].get("confidence") or 0) < MIN_REQUEST_CONFIDENCE:
-        return None
-    return REQUEST_FORMS.get(str(ranking[0].get("name")))
+    if ranking and float(ranking[0].get("confidence") or 0) >= MIN_REQUEST_CONFIDENCE:
+        return REQUEST_FORMS.get(str(ranking[0].get("name")))
+    # The classifier unsure, the words may still ask for exactly one service ("电视报修
+    # SO20261103002 13900139000 这周日晚上"; QA: asked "需要办理什么" instead).
+    folded = normalise_text(str(tracker.latest_message.get("text") or "")).lower()
+    asked = {
+        intent
+        for intent, words in load_request_config().request_words.items()
+        if any(word in folded for word in words)
+    }
+    return REQUEST_FORMS.get(asked.pop()) if len(asked) == 1 else None
 
 
 def _details_kept(tracker: Tracker) -> list[EventType]:

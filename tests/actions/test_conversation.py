@@ -474,6 +474,24 @@ def test_a_request_sent_with_its_order_and_phone_starts_its_form(desk, domain) -
     assert responses(dispatcher) == ["utter_noted_order"]
 
 
+def test_the_words_of_a_request_start_its_form_when_the_classifier_is_unsure(
+    desk, domain
+) -> None:
+    """QA: "电视报修 SO20261103002 13900139000 这周日晚上" (inform, the runner-up far behind)
+    got "这个订单需要办理什么？"; the words ask for one service, a repair."""
+    entities = [entity("order_id", "SO20261103002"), entity("phone", "13900139000")]
+    unsure = [{"name": "inform", "confidence": 0.96}, {"name": "greet", "confidence": 0.02}]
+    text = "电视报修 SO20261103002 13900139000 这周日晚上"
+    tracker = make_tracker(text=text, ranking=unsure, entities=entities)
+    dispatcher, events = run(ActionNoteDetails(), tracker, domain)
+    assert dispatcher.messages == [] and events[-1]["name"] == "repair_form"
+    # words for two services choose neither: the customer is asked
+    text = "SO20261103002 13900139000 退货还是换货好"
+    tracker = make_tracker(text=text, ranking=unsure, entities=entities)
+    dispatcher, _ = run(ActionNoteDetails(), tracker, domain)
+    assert responses(dispatcher) == ["utter_noted_order"]
+
+
 @pytest.mark.parametrize("text", ["SO20261122011", "订单号是SO20261122011"])
 def test_a_bare_order_number_the_nlu_was_unsure_of_is_noted(desk, domain, text) -> None:
     """QA: "SO20261122011" (nlu_fallback 0.55, request_return 0.25 behind) got "不太确定您的
