@@ -288,6 +288,25 @@ def ticket_taken_back(tracker: Tracker, text: str) -> str | None:
     return None
 
 
+def _request_switched_to(text: str) -> str | None:
+    """The request a cancelling message asks for instead of one it refuses ("算了不退了，
+    换一台吧" → request_exchange); None for a plain "不要了" or an order to cancel."""
+    config = load_request_config()
+    if config.names_an_order_to_cancel(text):
+        return None
+    folded = normalise_text(text)
+    for intent in config.switch_words:
+        refused = (
+            word
+            for other, other_words in config.switch_words.items()
+            if other != intent
+            for word in other_words.unless
+        )
+        if config.names_request(intent, text) and any(word in folded for word in refused):
+            return intent
+    return None
+
+
 class ActionCancelOutsideForm(Action):
     """ "算了" with nothing under way: let it go.  "取消预约" asks how to cancel something
     that exists: the knowledge base answers when it is sure.  A ticket taken back is
@@ -306,6 +325,11 @@ class ActionCancelOutsideForm(Action):
         opened, _ = ticket_opened_in_this_chat(tracker)
         if named and named != opened:
             return withdraw_named_ticket(named, dispatcher, tracker)
+        switch_to = _request_switched_to(text)
+        if switch_to in REQUEST_FORMS:
+            # "算了不退了，换一台吧" lets nothing go: it asks for the other request, whose
+            # ticket replaces the one taken back when it opens (QA: only "好的" was said).
+            return [FollowupAction(REQUEST_FORMS[switch_to])]
         ticket_no = ticket_taken_back(tracker, text)
         if ticket_no:
             return withdraw_ticket(dispatcher, ticket_no)

@@ -167,6 +167,18 @@ def test_cancelling_with_nothing_under_way_is_let_go(knowledge, domain) -> None:
         assert events == []
 
 
+def test_taking_back_one_request_for_another_starts_the_other(knowledge, domain) -> None:
+    """QA: "算了不退了，换一台吧" after a return ticket got only "好的"; it asks for an
+    exchange (whose ticket replaces the return when it opens)."""
+    tracker = make_tracker(text="算了不退了，换一台吧", intent="cancel")
+    dispatcher, events = run(ActionCancelOutsideForm(), tracker, domain)
+    assert dispatcher.messages == []
+    assert events == [{"event": "followup", "name": "exchange_form", "timestamp": None}]
+    tracker = make_tracker(text="不换了 还是修一下吧", intent="cancel")
+    _, events = run(ActionCancelOutsideForm(), tracker, domain)
+    assert events[-1]["name"] == "repair_form"
+
+
 def test_cancelling_something_that_exists_is_answered_from_the_knowledge_base(
     knowledge, domain
 ) -> None:
@@ -474,9 +486,7 @@ def test_a_request_sent_with_its_order_and_phone_starts_its_form(desk, domain) -
     assert responses(dispatcher) == ["utter_noted_order"]
 
 
-def test_the_words_of_a_request_start_its_form_when_the_classifier_is_unsure(
-    desk, domain
-) -> None:
+def test_the_words_of_a_request_start_its_form_when_the_classifier_is_unsure(desk, domain) -> None:
     """QA: "电视报修 SO20261103002 13900139000 这周日晚上" (inform, the runner-up far behind)
     got "这个订单需要办理什么？"; the words ask for one service, a repair."""
     entities = [entity("order_id", "SO20261103002"), entity("phone", "13900139000")]
