@@ -661,14 +661,19 @@ class ActionShowTicketStatus(Action):
 
 def _words_of_the_question(tracker: Tracker) -> str:
     """What the customer asked when the lookup started ("我的报修到哪一步了"), not the phone
-    number that answered the form's last question."""
+    number that answered the form's last question.  A later "能不能快点" that names nothing
+    keeps the earlier question's ticket kind and product ("洗衣机维修工单…")."""
     asked = ""
     for event in tracker.events:
         if event.get("event") == "user":
             text = str(event.get("text") or "")
             intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
             if intent == "query_ticket_status" and not text.startswith("/"):
-                asked = text
+                config = load_request_config()
+                only_hurries = config.asks_to_hurry(text) and not (
+                    config.categories_named(text) or skus_mentioned(text)
+                )
+                asked = asked if only_hurries and asked else text
         elif event.get("event") == "session_started":
             asked = ""
     return asked

@@ -705,8 +705,8 @@ class ServiceDesk:
         self, verified: VerifiedOrder, ticket_no: str | None, asked: str = ""
     ) -> list[TicketView]:
         """The customer's tickets, those still under way first, newest first; one ticket when
-        a number is given.  A question naming a kind of request ("我的报修到哪一步了") shows
-        the tickets of that kind (QA: three returns were shown and the overdue repair not).
+        a number is given.  A question naming a kind of request ("我的报修到哪一步了") or a
+        product shows those tickets (QA: three returns were shown and the overdue repair not).
 
         A ticket number that is unknown or belongs to someone else gives an empty list.
         """
@@ -719,6 +719,10 @@ class ServiceDesk:
             raise ServiceUnavailable from exc
         named = load_request_config().categories_named(asked)
         tickets = [t for t in tickets if t.category in named] or tickets
+        # "洗衣机维修工单到底什么时候有人来" shows the washer's tickets (QA: three newer ones
+        # about other goods were shown and the washer's overdue repair was not).
+        products = skus_mentioned(asked)
+        tickets = [t for t in tickets if _ticket_skus(t) & products] or tickets
         newest_first = sorted(tickets, key=lambda t: t.created_at, reverse=True)
         return sorted(newest_first, key=lambda t: t.status in SETTLED_TICKET_STATUSES)
 

@@ -13,6 +13,7 @@ from actions.tickets import (
     OPEN_TICKET_ACTIONS,
     ActionShowOrderStatus,
     ActionShowTicketStatus,
+    _words_of_the_question,
     ticket_a_detail_adds_to,
 )
 from bot.services.desk import ServiceUnavailable
@@ -573,3 +574,19 @@ def test_a_new_request_right_after_a_ticket_is_its_own(
     complaint = make_tracker(RICE_COOKER_ORDER, text="师傅态度太差", intent="complain")
     complaint.events = opened + complaint.events
     assert ticket_a_detail_adds_to(complaint, "complaint") is None
+
+
+def test_a_bare_hurry_keeps_the_ticket_the_customer_asked_about() -> None:
+    """QA: "能不能快点" after "洗衣机维修工单到底什么时候有人来" chased the newest ticket
+    shown (a return), not the washer's repair."""
+
+    def asked(*texts: str) -> str:
+        parse = {"intent": {"name": "query_ticket_status"}}
+        tracker = make_tracker()
+        tracker.events = [{"event": "user", "text": t, "parse_data": parse} for t in texts]
+        return _words_of_the_question(tracker)
+
+    first = "洗衣机维修工单到底什么时候有人来啊"
+    assert asked(first, "能不能快点") == first
+    assert asked(first, "查工单") == "查工单"  # a new look at everything
+    assert asked(first, "电饭煲那个退货能快点吗") == "电饭煲那个退货能快点吗"

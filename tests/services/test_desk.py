@@ -685,3 +685,17 @@ def test_a_question_about_a_kind_of_request_shows_those_tickets_first(
     assert {t.category for t in everything} >= {"repair", "return_exchange"}
     settled = [t.status in ("resolved", "closed", "cancelled") for t in everything]
     assert settled == sorted(settled)  # those under way first
+
+
+def test_a_question_naming_a_product_shows_that_products_tickets(fresh_desk: ServiceDesk) -> None:
+    """QA: "洗衣机维修工单到底什么时候有人来" showed three newer tickets about other goods
+    and not the washer's overdue repair."""
+    cooker = fresh_desk.verify_identity("SO20261120009", "13800138000")
+    for reason in ("不想要了", "买错了", "颜色不喜欢"):
+        fresh_desk.open_request(
+            "return", cooker, {"product": "电饭煲", "request_reason": reason}, None, "rest"
+        )
+    washer = fresh_desk.customer_tickets(cooker, None, "洗衣机维修工单到底什么时候有人来啊")
+    assert [t.ticket_no for t in washer] == ["T20261120-0001"]  # the demo washer repair
+    # a product with no ticket narrows nothing
+    assert len(fresh_desk.customer_tickets(cooker, None, "吹风机的工单呢")) >= 4
