@@ -26,6 +26,7 @@ from actions.tickets import (
     ticket_a_detail_adds_to,
     ticket_opened_in_this_chat,
 )
+from bot.kb.search import Hit
 from bot.kb.service import KnowledgeUnavailable, default_knowledge_service, looks_like_question
 from bot.nlu.catalogue import bare_product
 from bot.nlu.text import to_simplified
@@ -399,8 +400,32 @@ class ActionAskOrderId(Action):
             if event.get("event") == "bot"
         )
         if not invited:
+            tip = _self_help_for_fault(tracker)
+            if tip is not None:
+                dispatcher.utter_message(
+                    response="utter_fault_self_help", answer=tip.answer, title=tip.title
+                )
             dispatcher.utter_message(response="utter_ask_order_id")
         return []
+
+
+def _self_help_for_fault(tracker: Tracker) -> Hit | None:
+    """ "电饭煲煮饭夹生怎么办" opens a repair, and asks what to do meanwhile: the
+    troubleshooting article that answers it comes first, then the repair goes on (QA: only the
+    order number was asked).  Only as the repair form opens, for a question."""
+    text = str(tracker.latest_message.get("text") or "")
+    opened_now = any(
+        event.get("event") == "active_loop" and event.get("name") == "repair_form"
+        for event in events_since_last_message(tracker)
+    )
+    if not opened_now or not looks_like_question(text):
+        return None
+    try:
+        found = default_knowledge_service().answer(text, tracker.sender_id, k=1)
+    except KnowledgeUnavailable:
+        return None
+    best = found.hits[0] if found.hits else None
+    return best if best is not None and best.scenario == "troubleshooting" else None
 
 
 class ActionAskPhone(Action):

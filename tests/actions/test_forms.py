@@ -1216,3 +1216,22 @@ def test_a_detail_right_after_a_ticket_ends_the_new_form_at_once(desk, domain) -
     tracker.events = opened + tracker.events
     events = asyncio.run(validation("return_form").run(CollectingDispatcher(), tracker, domain))
     assert events == [{"event": "slot", "name": "requested_slot", "value": None, "timestamp": None}]
+
+
+def test_a_fault_asked_as_a_question_gets_the_self_help_article_then_the_repair(
+    knowledge, domain
+) -> None:
+    """QA: "电饭煲煮饭夹生怎么办" (and "洗衣机漏水怎么办") got only "请提供订单号"."""
+
+    def asked(text: str, just_opened: bool = True) -> list[str]:
+        tracker = make_tracker({"active_loop": "repair_form"}, text=text, intent="report_fault")
+        if just_opened:
+            tracker.events.append({"event": "active_loop", "name": "repair_form"})
+        dispatcher = CollectingDispatcher()
+        asyncio.run(ActionAskOrderId().run(dispatcher, tracker, domain))
+        return [m.get("title") or m["response"] for m in dispatcher.messages]
+
+    assert asked("洗衣机漏水怎么办") == ["洗衣机漏水排查", "utter_ask_order_id"]
+    assert asked("洗衣机漏水了 要报修") == ["utter_ask_order_id"]  # no question asked
+    assert asked("冰箱坏了 怎么报修") == ["utter_ask_order_id"]  # how to report is no fix
+    assert asked("洗衣机漏水怎么办", just_opened=False) == ["utter_ask_order_id"]  # asked again
