@@ -55,7 +55,8 @@ one.  Anything else that starts it (an upset "工单T… 两个礼拜了还没�
 online) is what the customer has to say, when it says what it is about."""
 _NO_ORDER = re.compile(
     r"没有?(?:订单|单号)|无订单|不是订单|跟订单没关系|和订单无关|与订单无关|没在你们(?:这|家)?买"
-    r"|(?:忘了|忘记了?|不记得|找不到|不知道)(?:订单|单号)"
+    r"|(?:忘了|忘记了?|不记得|记不得|找不到|不知道)(?:订单|单号)"
+    r"|(?:订单|单号)号?(?:忘了|忘记了|不记得了?|记不得了?|记不住|找不到了?)"
 )
 """What a customer without an order number to give says when asked for one."""
 MIN_DESCRIPTION_CHARS = 3
@@ -379,8 +380,11 @@ class ActionAskProduct(Action):
         return []
 
 
-ORDER_NUMBER_INVITED = frozenset({"utter_order_not_delivered", "utter_order_cancelled"})
-"""Replies that already end with "如果您说的是另一个订单，请直接发那个订单号"."""
+ORDER_NUMBER_INVITED = frozenset(
+    {"utter_order_not_delivered", "utter_order_cancelled", "utter_order_id_where_to_find"}
+)
+"""Replies that already ask for an order number ("如果您说的是另一个订单，请直接发那个订单号",
+"找到后发给我就行")."""
 
 
 class ActionAskOrderId(Action):
@@ -399,6 +403,12 @@ class ActionAskOrderId(Action):
             for event in events_since_last_message(tracker)
             if event.get("event") == "bot"
         )
+        text = to_simplified(str(tracker.latest_message.get("text") or ""))
+        if not invited and tracker.active_loop_name not in CONTACT_ONLY_FORMS:
+            if _NO_ORDER.search(text) and not _ORDER_NO_IN_TEXT.search(text):
+                # "订单号忘了，手机139…，电视想退": where to find it, not the bare question.
+                dispatcher.utter_message(response="utter_order_id_where_to_find")
+                return []
         if not invited:
             tip = _self_help_for_fault(tracker)
             if tip is not None:
@@ -534,6 +544,11 @@ class IdentityFormValidation(FormValidationAction):
         if self._says_no_order(tracker):
             phone = _typed_phone(text)
             return {"without_order": True, **({"phone": phone} if phone else {})}
+        if _NO_ORDER.search(to_simplified(text)) and not _ORDER_NO_IN_TEXT.search(text):
+            # "不记得订单号" where one is needed: where to find it, and the ways without one
+            # (QA: "这个订单号格式好像不对" and the same question again).
+            dispatcher.utter_message(response="utter_order_id_where_to_find")
+            return {"order_id": None}
         match = _ORDER_NO_IN_TEXT.search(text)
         if match:
             return {"order_id": match.group(0)}

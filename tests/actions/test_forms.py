@@ -169,11 +169,13 @@ def test_a_message_can_be_left_without_an_order_number(desk, domain, said) -> No
         "request_reason": None,
         "without_order": True,
     }
-    # a return still needs its order
+    # a return still needs its order: the customer hears where to find it
     returning = make_tracker({"requested_slot": "order_id"}, text=said)
+    dispatcher = CollectingDispatcher()
     assert asyncio.run(
-        validation("return_form").extract_order_id(CollectingDispatcher(), returning, domain)
-    ) == {"order_id": said}
+        validation("return_form").extract_order_id(dispatcher, returning, domain)
+    ) == {"order_id": None}
+    assert responses(dispatcher) == ["utter_order_id_where_to_find"]
 
 
 @pytest.mark.parametrize(
@@ -1235,3 +1237,32 @@ def test_a_fault_asked_as_a_question_gets_the_self_help_article_then_the_repair(
     assert asked("洗衣机漏水了 要报修") == ["utter_ask_order_id"]  # no question asked
     assert asked("冰箱坏了 怎么报修") == ["utter_ask_order_id"]  # how to report is no fix
     assert asked("洗衣机漏水怎么办", just_opened=False) == ["utter_ask_order_id"]  # asked again
+
+
+def test_a_customer_without_the_order_number_is_told_where_to_find_it(desk, domain) -> None:
+    """QA: "不记得订单号" at the order question of a return got "这个订单号格式好像不对" and
+    the same question again; "订单号忘了，手机…，电视想退" got only the bare question."""
+    asked = {"active_loop": "return_form", "requested_slot": "order_id"}
+    tracker = make_tracker(asked, text="不记得订单号", intent="inform")
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(validation("return_form").run(dispatcher, tracker, domain))
+    assert responses(dispatcher) == ["utter_order_id_where_to_find"]
+    assert SlotSet("order_id", None) in events
+    # the form's question is not asked on top of it
+    tracker.events.append(
+        {"event": "bot", "metadata": {"utter_action": "utter_order_id_where_to_find"}}
+    )
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionAskOrderId().run(dispatcher, tracker, domain))
+    assert dispatcher.messages == []
+    opening = make_tracker(
+        {"active_loop": "return_form"}, text="订单号忘了，手机13900139000，电视想退"
+    )
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionAskOrderId().run(dispatcher, opening, domain))
+    assert responses(dispatcher) == ["utter_order_id_where_to_find"]
+    # a complaint can do without one: the phone is enough there
+    complaint = make_tracker({"active_loop": "complaint_form"}, text="订单号忘了")
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionAskOrderId().run(dispatcher, complaint, domain))
+    assert responses(dispatcher) == ["utter_ask_order_id"]
