@@ -15,6 +15,7 @@ from actions.knowledge import ActionAnswerQuestion, last_bot_response
 from actions.tickets import (
     REQUEST_FORMS,
     clear_request_slots,
+    request_named_by_words,
     ticket_opened_in_this_chat,
     verified_customer,
     withdraw_ticket,
@@ -250,13 +251,8 @@ def _request_with_details(tracker: Tracker) -> str | None:
         return REQUEST_FORMS.get(str(ranking[0].get("name")))
     # The classifier unsure, the words may still ask for exactly one service ("电视报修
     # SO20261103002 13900139000 这周日晚上"; QA: asked "需要办理什么" instead).
-    folded = normalise_text(str(tracker.latest_message.get("text") or "")).lower()
-    asked = {
-        intent
-        for intent, words in load_request_config().request_words.items()
-        if any(word in folded for word in words)
-    }
-    return REQUEST_FORMS.get(asked.pop()) if len(asked) == 1 else None
+    asked = request_named_by_words(str(tracker.latest_message.get("text") or ""))
+    return REQUEST_FORMS.get(asked or "")
 
 
 def _details_kept(tracker: Tracker) -> list[EventType]:

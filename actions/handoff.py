@@ -33,6 +33,7 @@ from actions.tickets import (
     UPSET_ANSWERS_COUNT,
     channel_of,
     previous_customer_text,
+    request_named_by_words,
     ticket_opened_in_this_chat,
     verified_customer,
 )
@@ -122,7 +123,12 @@ def _offline_carry_on(
     request's form; for an upset customer who asked for a service ("我要退货…用了一个月就坏
     了，質量太差"), run that service's form, whose ticket the call-back is about.  A safety
     risk is taken down as a message at once instead, and a lookup gives way to it too."""
-    followup = policy.triggers.vip_open_ticket.offline_carry_on.get(_latest_intent(tracker))
+    intent = _latest_intent(tracker)
+    if intent == "nlu_fallback":
+        # "洗衣机又坏了" (repeated failure: a person, but the classifier unsure): the
+        # words still ask for a repair, whose form takes the request down.
+        intent = request_named_by_words(str(tracker.latest_message.get("text") or ""))
+    followup = policy.triggers.vip_open_ticket.offline_carry_on.get(intent)
     if trigger == "vip_open_ticket":
         return followup
     if (

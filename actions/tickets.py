@@ -490,6 +490,19 @@ def _last_ticket_opened(tracker: Tracker, kind: str | None) -> tuple[str | None,
     return (str(opened) if opened else None), opened_as, messages_since
 
 
+def request_named_by_words(text: str) -> str | None:
+    """The one service a message asks for in so many words (``request_words`` in
+    config/service_requests.yml: "电视报修…", "洗衣机又坏了"), for when the classifier is
+    unsure; None for none or several ("退货还是换货好")."""
+    folded = normalise_text(text).lower()
+    asked = {
+        intent
+        for intent, words in load_request_config().request_words.items()
+        if any(word in folded for word in words)
+    }
+    return asked.pop() if len(asked) == 1 else None
+
+
 def ticket_a_detail_adds_to(tracker: Tracker, form_kind: str) -> str | None:
     """The ticket opened just before this message when the message only says more about it
     ("对了 它盖子也合不上了" after the rice cooker's repair ticket, which the NLU may even

@@ -466,6 +466,25 @@ def test_nobody_online_an_upset_customers_request_still_runs_its_form(
     assert "utter_handoff_offline" in responses(dispatcher)
 
 
+@pytest.mark.parametrize(
+    ("text", "followup"), [("洗衣机又坏了", "repair_form"), ("又来了 烦死了", "message_form")]
+)
+def test_nobody_online_the_words_of_a_request_the_classifier_missed_still_run_its_form(
+    handoffs, desk, clock, domain, text, followup
+) -> None:
+    """QA: "洗衣机又坏了" (nlu_fallback, repeated failure) was asked "请留下您的问题" instead
+    of taking down the repair."""
+    clock["now"] = CLOSED
+    tracker = make_tracker(
+        {"escalation_trigger": "sentiment_escalate", "escalation_reasons": ["repeated_failure"]},
+        text=text,
+        intent="nlu_fallback",
+    )
+    _, events = run(ActionEscalate(), tracker, domain)
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["handoff_followup"] == followup
+
+
 def test_out_of_hours_an_anonymous_customer_is_asked_to_leave_a_message(
     handoffs, agent_online, clock, domain
 ) -> None:
