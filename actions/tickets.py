@@ -654,7 +654,10 @@ class ActionShowTicketStatus(Action):
             )
             return [SlotSet("ticket_id", None)]
         shown = tickets[: self.MAX_SHOWN]
-        hurried = load_request_config().asks_to_hurry(str(tracker.latest_message.get("text") or ""))
+        config = load_request_config()
+        hurried = config.asks_to_hurry(str(tracker.latest_message.get("text") or "")) or (
+            not ticket_no and config.asks_to_hurry(asked)
+        )
         for index, ticket in enumerate(shown):
             dispatcher.utter_message(response="utter_ticket_timeline", **desk.ticket_reply(ticket))
             if index > 0 or (not ticket_no and len(shown) > 1 and not hurried):
@@ -673,16 +676,18 @@ class ActionShowTicketStatus(Action):
 
 
 def _words_of_the_question(tracker: Tracker) -> str:
-    """What the customer asked when the lookup started ("我的报修到哪一步了"), not the phone
-    number that answered the form's last question.  A later "能不能快点" that names nothing
-    keeps the earlier question's ticket kind and product ("洗衣机维修工单…")."""
+    """What the customer asked when the lookup started ("我的报修到哪一步了", or a complaint
+    chasing one made before), not the phone number that answered the form's last question.
+    A later "能不能快点" that names nothing keeps the earlier question's ticket kind and
+    product ("洗衣机维修工单…")."""
     asked = ""
     for event in tracker.events:
         if event.get("event") == "user":
             text = str(event.get("text") or "")
             intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-            if intent == "query_ticket_status" and not text.startswith("/"):
-                config = load_request_config()
+            config = load_request_config()
+            chases_complaint = intent == "complain" and "complaint" in config.categories_named(text)
+            if (intent == "query_ticket_status" or chases_complaint) and not text.startswith("/"):
                 only_hurries = config.asks_to_hurry(text) and not (
                     config.categories_named(text) or skus_mentioned(text)
                 )

@@ -485,6 +485,25 @@ def test_nobody_online_the_words_of_a_request_the_classifier_missed_still_run_it
     assert slots["handoff_followup"] == followup
 
 
+def test_nobody_online_a_complaint_chasing_one_made_before_looks_it_up(
+    handoffs, desk, clock, domain
+) -> None:
+    """QA: "冰箱投诉的那个单子到现在都没人理我" ran the complaint form, which looped on
+    "您希望我们怎么处理？"; the complaint exists and is looked up (and chased) instead."""
+    clock["now"] = CLOSED
+    slots = {"escalation_trigger": "complaint", "escalation_reasons": ["complaint"]}
+    tracker = make_tracker(slots, text="冰箱投诉的那个单子到现在都没人理我", intent="complain")
+    dispatcher, events = run(ActionEscalate(), tracker, domain)
+    followup = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert followup["handoff_followup"] == "ticket_status_form"
+    assert responses(dispatcher) == ["utter_handoff_offline"]
+    # a new complaint is still taken down
+    tracker = make_tracker(slots, text="我要投诉了 师傅把地板刮花了", intent="complain")
+    _, events = run(ActionEscalate(), tracker, domain)
+    followup = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert followup["handoff_followup"] == "complaint_form"
+
+
 def test_out_of_hours_an_anonymous_customer_is_asked_to_leave_a_message(
     handoffs, agent_online, clock, domain
 ) -> None:

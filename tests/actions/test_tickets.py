@@ -590,3 +590,13 @@ def test_a_bare_hurry_keeps_the_ticket_the_customer_asked_about() -> None:
     assert asked(first, "能不能快点") == first
     assert asked(first, "查工单") == "查工单"  # a new look at everything
     assert asked(first, "电饭煲那个退货能快点吗") == "电饭煲那个退货能快点吗"
+
+
+def test_a_complaint_chasing_one_made_before_is_the_question_of_the_lookup() -> None:
+    chased = "冰箱投诉的那个单子到现在都没人理我"
+    tracker = make_tracker()
+    tracker.events = [
+        {"event": "user", "text": chased, "parse_data": {"intent": {"name": "complain"}}},
+        {"event": "user", "text": "13600136000", "parse_data": {"intent": {"name": "inform"}}},
+    ]
+    assert _words_of_the_question(tracker) == chased
