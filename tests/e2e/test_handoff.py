@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import requests
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.store.db import make_engine, make_session_factory, session_scope
 from bot.store.models import CsatResponse, Handoff
@@ -35,6 +37,17 @@ def customer(webchat: WebChatServer) -> Iterator[SocketChat]:
     chat.request_session()
     yield chat
     chat.close()
+
+
+@contextmanager
+def stored(webchat: WebChatServer) -> Iterator[Session]:
+    """A session on the servers' database, to check what they stored."""
+    engine = make_engine(webchat.db_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 def wait_for_bot(chat: SocketChat, timeout: float) -> tuple[float, dict]:
@@ -115,23 +128,15 @@ def test_closing_a_chat_sends_the_survey_and_keeps_the_answer(
     assert "想对我们说" in comment_question
     assert "感谢" in customer.text("客服很耐心")
 
-    engine = make_engine(webchat.db_url)
-    try:
-        with session_scope(make_session_factory(engine)) as session:
-            handoff = session.execute(
-                select(Handoff).where(Handoff.sender_id == customer.session_id)
-            ).scalar_one()
-            answer = session.execute(
-                select(CsatResponse).where(CsatResponse.sender_id == customer.session_id)
-            ).scalar_one()
-            assert handoff.status == "closed"
-            assert (answer.score, answer.comment, answer.handoff_id) == (
-                5,
-                "客服很耐心",
-                handoff.id,
-            )
-    finally:
-        engine.dispose()
+    with stored(webchat) as session:
+        handoff = session.execute(
+            select(Handoff).where(Handoff.sender_id == customer.session_id)
+        ).scalar_one()
+        answer = session.execute(
+            select(CsatResponse).where(CsatResponse.sender_id == customer.session_id)
+        ).scalar_one()
+        assert handoff.status == "closed"
+        assert (answer.score, answer.comment, answer.handoff_id) == (5, "客服很耐心", handoff.id)
 
 
 def test_an_angry_threat_alone_brings_in_a_person(
@@ -180,15 +185,11 @@ def test_a_waiting_customer_who_will_not_wait_gets_the_bot_back(
     assert customer.replies(first_timeout=2) == []
     left = customer.text("算了 不等了")
     assert "取消人工排队" in left
-    engine = make_engine(webchat.db_url)
-    try:
-        with session_scope(make_session_factory(engine)) as session:
-            handoff = session.execute(
-                select(Handoff).where(Handoff.sender_id == customer.session_id)
-            ).scalar_one()
-            assert (handoff.status, handoff.agent_id) == ("handed_back", None)
-    finally:
-        engine.dispose()
+    with stored(webchat) as session:
+        handoff = session.execute(
+            select(Handoff).where(Handoff.sender_id == customer.session_id)
+        ).scalar_one()
+        assert (handoff.status, handoff.agent_id) == ("handed_back", None)
     assert agent.post(f"/console/api/chats/{chat['id']}/claim").status_code == 409
     # The bot answers again.
     assert "订单号" in customer.text("我要退货")

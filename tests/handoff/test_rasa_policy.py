@@ -73,6 +73,19 @@ def predicted(policy: EscalationTriggerPolicy, tracker: DialogueStateTracker) ->
     return DOMAIN.action_names_or_texts[best]
 
 
+def against_the_form_asking_again(
+    policy: EscalationTriggerPolicy, tracker: DialogueStateTracker, form: str
+) -> str:
+    """What Rasa's ensemble runs when RulePolicy predicts ``form`` again ("loop happy path",
+    which it ranks above any prediction that reads the message) and this policy predicts too."""
+    form_again = [0.0] * len(DOMAIN.action_names_or_texts)
+    form_again[DOMAIN.index_for_action(form)] = 1.0
+    rule = PolicyPrediction(form_again, "RulePolicy", policy_priority=6, is_no_user_prediction=True)
+    ours = policy.predict_action_probabilities(tracker, DOMAIN)
+    best = DefaultPolicyPredictionEnsemble().combine_predictions([rule, ours], tracker, DOMAIN)
+    return DOMAIN.action_names_or_texts[best.max_confidence_index]
+
+
 def test_a_calm_message_is_left_to_the_rules(policy) -> None:
     assert predicted(policy, tracker_of(*said("退货运费怎么算", "ask_question", CALM))) is None
 
@@ -187,12 +200,7 @@ def test_escalation_outranks_a_form_asking_for_its_next_slot(policy) -> None:
         SlotSet("requested_slot", "order_id"),
         *said("修了三次还是漏 再不解决我就打12315", "nlu_fallback", THREAT),
     )
-    form_again = [0.0] * len(DOMAIN.action_names_or_texts)
-    form_again[DOMAIN.index_for_action("repair_form")] = 1.0
-    rule = PolicyPrediction(form_again, "RulePolicy", policy_priority=6, is_no_user_prediction=True)
-    ours = policy.predict_action_probabilities(tracker, DOMAIN)
-    best = DefaultPolicyPredictionEnsemble().combine_predictions([rule, ours], tracker, DOMAIN)
-    assert DOMAIN.action_names_or_texts[best.max_confidence_index] == "action_escalate"
+    assert against_the_form_asking_again(policy, tracker, "repair_form") == "action_escalate"
 
 
 def test_no_escalation_while_the_customer_is_telling_a_complaint(policy) -> None:
@@ -259,12 +267,7 @@ def test_after_leaving_the_queue_it_listens_even_with_a_form_left_open(policy) -
         *waiting_said("不等了", "cancel"),
         ActionExecuted("action_leave_queue"),
     )
-    form_again = [0.0] * len(DOMAIN.action_names_or_texts)
-    form_again[DOMAIN.index_for_action("repair_form")] = 1.0
-    rule = PolicyPrediction(form_again, "RulePolicy", policy_priority=6, is_no_user_prediction=True)
-    ours = policy.predict_action_probabilities(tracker, DOMAIN)
-    best = DefaultPolicyPredictionEnsemble().combine_predictions([rule, ours], tracker, DOMAIN)
-    assert DOMAIN.action_names_or_texts[best.max_confidence_index] == "action_listen"
+    assert against_the_form_asking_again(policy, tracker, "repair_form") == "action_listen"
 
 
 def test_once_back_with_the_bot_it_waits_for_the_next_message(policy) -> None:
