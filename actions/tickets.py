@@ -288,6 +288,7 @@ class OpenTicketAction(Action, ABC):
                 appointment=f"{day}{answers.get('time_slot') or ''}",
                 address=answers.get("address") or "",
             )
+            self._tell_goods_still_coming(verified.order_no, desk, dispatcher)
         waiting = self._request_still_waiting(tracker, answers.get("product"))
         if waiting:
             intent, product = waiting
@@ -305,6 +306,27 @@ class OpenTicketAction(Action, ABC):
                 ],
             )
         return [*clear_request_slots(), SlotSet("ticket_id", ticket.ticket_no)]
+
+    @staticmethod
+    def _tell_goods_still_coming(
+        order_no: str | None, desk: ServiceDesk, dispatcher: CollectingDispatcher
+    ) -> None:
+        """A visit booked for goods not yet delivered (an installation may be): where they
+        are, and late if they are, so the day is not a surprise (QA: booked with no word that
+        the order was eleven days late)."""
+        if not order_no:
+            return
+        try:
+            label = desk.undelivered_label(order_no)
+            late = desk.days_overdue(order_no) if label else None
+        except (ServiceUnavailable, UnknownOrder):
+            return
+        if label and late:
+            dispatcher.utter_message(
+                response="utter_visit_before_late_delivery", delivery_status=label, days_late=late
+            )
+        elif label:
+            dispatcher.utter_message(response="utter_visit_before_delivery", delivery_status=label)
 
     def _request_still_waiting(self, tracker: Tracker, product: Any) -> tuple[str, str] | None:
         """The other request of a first message that asked for two things about two products

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
@@ -600,3 +600,28 @@ def test_a_complaint_chasing_one_made_before_is_the_question_of_the_lookup() -> 
         {"event": "user", "text": "13600136000", "parse_data": {"intent": {"name": "inform"}}},
     ]
     assert _words_of_the_question(tracker) == chased
+
+
+def test_a_visit_booked_before_the_goods_arrive_says_so(desk, domain) -> None:
+    """QA: an installation for goods eleven days late was booked with no word of it."""
+    coming = {  # 王芳's water heater + range hood: shipped, past its promised day
+        "order_id": "SO20261119008",
+        "phone": "13700137000",
+        "verified_customer": "SO20261119008",
+        "product": "热水器",
+        "address": "广州市天河区珠江新城花城大道68号环球都会广场28楼",
+        "appointment_date": (desk.today() + timedelta(days=3)).isoformat(),
+        "time_slot": "上午",
+    }
+    dispatcher, _ = run(open_action("installation"), make_tracker(coming), domain)
+    said = responses(dispatcher)
+    assert said[-1] == "utter_visit_before_late_delivery"
+    assert dispatcher.messages[-1]["days_late"] == desk.days_overdue("SO20261119008") > 0
+    # delivered goods: nothing to say
+    delivered = dict(
+        coming, order_id="SO20261105003", verified_customer="SO20261105003", product="空调"
+    )
+    dispatcher, _ = run(open_action("installation"), make_tracker(delivered), domain)
+    assert not {"utter_visit_before_delivery", "utter_visit_before_late_delivery"} & set(
+        responses(dispatcher)
+    )
