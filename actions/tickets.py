@@ -568,7 +568,18 @@ def _detail_added(
     except ServiceUnavailable:
         dispatcher.utter_message(response="utter_service_unavailable")
         return clear_request_slots()
-    if added:
+    _, kind, _ = _last_ticket_opened(tracker, None)
+    if added and load_request_config().names_request(KIND_INTENTS.get(kind, ""), text):
+        # "吹风机不出热风了 要报修" again: the same request, already under way.
+        ticket = desk.tickets.timeline(ticket_no)
+        dispatcher.utter_message(
+            response="utter_request_already_open",
+            ticket_id=ticket_no,
+            category_label=ticket.category_label,
+            status_label=ticket.status_label,
+        )
+        _tell_pending_callback(tracker, ticket_no, desk, dispatcher)
+    elif added:
         dispatcher.utter_message(
             response="utter_detail_added_to_ticket", ticket_id=ticket_no, detail=text
         )

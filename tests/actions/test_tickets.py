@@ -625,3 +625,12 @@ def test_a_visit_booked_before_the_goods_arrive_says_so(desk, domain) -> None:
     assert not {"utter_visit_before_delivery", "utter_visit_before_late_delivery"} & set(
         responses(dispatcher)
     )
+
+
+def test_the_same_request_right_after_its_ticket_says_it_is_under_way(desk, domain) -> None:
+    repaired, opened = _rice_cooker_repaired(desk, domain)
+    tracker = make_tracker(RICE_COOKER_ORDER, text="电饭煲按键没反应 要报修", intent="report_fault")
+    tracker.events = opened + tracker.events
+    dispatcher, slots = run(open_action("repair"), tracker, domain)
+    assert responses(dispatcher) == ["utter_request_already_open"]
+    assert dispatcher.messages[0]["ticket_id"] == repaired == slots["ticket_id"]
