@@ -14,8 +14,10 @@ from actions.forms import entity_value, value_before_latest_message, words_beyon
 from actions.knowledge import ActionAnswerQuestion, last_bot_response
 from actions.tickets import (
     REQUEST_FORMS,
+    add_detail_to_ticket,
     clear_request_slots,
     request_named_by_words,
+    ticket_a_detail_adds_to,
     ticket_opened_in_this_chat,
     verified_customer,
     withdraw_ticket,
@@ -114,6 +116,24 @@ class ActionReplyOffTopic(Action):
         return []
 
 
+class ActionAcknowledge(Action):
+    """A plain yes with nothing asked ("好吧 那我等着") is acknowledged; one that adds to the
+    ticket just opened ("对了 它外机还有很大的噪音", which the classifier may read as a yes) is
+    added to that ticket (QA: "好的。还有别的需要…" and nothing noted)."""
+
+    def name(self) -> str:
+        return "action_acknowledge"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        detail_for = ticket_a_detail_adds_to(tracker, None)
+        if detail_for is not None:
+            return add_detail_to_ticket(detail_for, tracker, default_desk(), dispatcher)
+        dispatcher.utter_message(response="utter_affirm_ack")
+        return []
+
+
 class ActionClarifyFallback(Action):
     """First miss: suggest the likeliest intents; a second miss: offer a ticket or a person."""
 
@@ -126,6 +146,10 @@ class ActionClarifyFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         text = tracker.latest_message.get("text") or ""
+        detail_for = ticket_a_detail_adds_to(tracker, None)
+        if detail_for is not None:
+            # "对了 它还会自己重启" right after the TV's repair ticket: no riddle, a detail.
+            return add_detail_to_ticket(detail_for, tracker, default_desk(), dispatcher)
         if _numbers_only(tracker):
             # "SO20261122011" alone: the classifier is unsure of bare numbers (nlu_fallback at
             # 0.55 for some, inform at 1.0 for others); it is a detail to keep, not a riddle.

@@ -202,7 +202,7 @@ class OpenTicketAction(Action, ABC):
         desk = default_desk()
         detail_for = ticket_a_detail_adds_to(tracker, self.kind)
         if detail_for is not None:
-            return _detail_added(detail_for, tracker, desk, dispatcher)
+            return add_detail_to_ticket(detail_for, tracker, desk, dispatcher)
         answers: dict[str, Any] = {slot: tracker.get_slot(slot) for slot in REQUEST_SLOTS}
         booked = _booked_day(answers) if "appointment" in self._fields() else None
         if booked is None:
@@ -525,25 +525,28 @@ def request_named_by_words(text: str) -> str | None:
     return asked.pop() if len(asked) == 1 else None
 
 
-def ticket_a_detail_adds_to(tracker: Tracker, form_kind: str) -> str | None:
+def ticket_a_detail_adds_to(tracker: Tracker, form_kind: str | None) -> str | None:
     """The ticket opened just before this message when the message only says more about it
     ("对了 它盖子也合不上了" after the rice cooker's repair ticket, which the NLU may even
     read as a return): no words asking for another kind of request ("还要退货"), no other
     product ("吹风机也坏了"), typed rather than tapped.  Only between requests about goods
     (``form_kind``, the kind of the form the message started, and the ticket's): a complaint
-    or a price question is never a detail of a repair.  None otherwise: a new request."""
+    or a price question is never a detail of a repair.  A message that started no form
+    (``form_kind`` None: read as a plain yes, or not placed) counts when it opens with a word
+    that adds ("对了 它外机还有很大的噪音").  None otherwise: a new request."""
     ticket_no, kind, messages_since = _last_ticket_opened(tracker, None)
     text = str(tracker.latest_message.get("text") or "").strip()
-    if form_kind not in KIND_INTENTS or kind not in KIND_INTENTS:
+    config = load_request_config()
+    if form_kind is None and not config.adds_a_detail(text):
+        return None  # no request read into it: only "对了 …" / "还有 …" says it adds
+    if (form_kind is not None and form_kind not in KIND_INTENTS) or kind not in KIND_INTENTS:
         return None
     if not ticket_no or messages_since != 1 or not text or text.startswith("/"):
         return None
     folded = normalise_text(text).lower()
     # Fault words after a repair ticket ("对了 它还漏水") describe the same repair.
     other_requests = (
-        words
-        for intent, words in load_request_config().request_words.items()
-        if intent != KIND_INTENTS.get(kind)
+        words for intent, words in config.request_words.items() if intent != KIND_INTENTS.get(kind)
     )
     if any(word in folded for words in other_requests for word in words):
         return None
@@ -558,7 +561,7 @@ def ticket_a_detail_adds_to(tracker: Tracker, form_kind: str) -> str | None:
     return ticket_no
 
 
-def _detail_added(
+def add_detail_to_ticket(
     ticket_no: str, tracker: Tracker, desk: ServiceDesk, dispatcher: CollectingDispatcher
 ) -> list[EventType]:
     """Add the customer's words to the ticket opened just before (see ticket_a_detail_adds_to)."""

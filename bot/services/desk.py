@@ -146,6 +146,14 @@ class RequestConfig:
     """Words that ask to hurry a ticket along ("催一下", "加急")."""
     request_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Per request intent, the words that name it in a message asking for two things."""
+    detail_words: tuple[str, ...] = ()
+    """Words that add to what was just said ("对了 …", "还有 …"): right after a ticket opened,
+    a message the classifier could not place that opens with one is a detail for it."""
+
+    def adds_a_detail(self, text: str) -> bool:
+        """Whether ``text`` opens with a word that adds to what was said before."""
+        folded = normalise_text(text).lstrip("，,。.！!～~ ")
+        return any(folded.startswith(word) for word in self.detail_words)
 
     def requests_named(self, text: str, default_intent: str) -> list[tuple[str, str]]:
         """(request intent, product word) for each product a message names, in order: "冰箱
@@ -373,6 +381,7 @@ def load_request_config(path: Path = REQUESTS_FILE) -> RequestConfig:
             intent: _word_list(words, f"{path}: request_words.{intent}")
             for intent, words in (raw.get("request_words") or {}).items()
         },
+        _word_list(raw.get("detail_words") or [], f"{path}: detail_words"),
     )
 
 

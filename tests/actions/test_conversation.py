@@ -8,6 +8,7 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import (
+    ActionAcknowledge,
     ActionCancelOutsideForm,
     ActionCancelRequest,
     ActionClarifyFallback,
@@ -558,3 +559,37 @@ def test_an_off_topic_message_in_a_form_is_answered_only_when_not_taken(
     )
     dispatcher, events = run(ActionReplyOffTopic(), tracker, domain)
     assert (responses(dispatcher), events) == (said, [])
+
+
+def _after_a_repair_ticket(desk, text: str, intent: str):
+    """A tracker whose latest message ``text`` comes right after the TV's repair ticket."""
+    verified = desk.verify_identity("SO20261103002", "13900139000")
+    ticket = desk.open_request(
+        "repair", verified, {"product": "65寸智能电视", "fault_description": "黑屏"}, None, "rest"
+    )
+    slots = {"order_id": "SO20261103002", "verified_customer": "SO20261103002"}
+    tracker = make_tracker(slots, text=text, intent=intent)
+    tracker.events = [
+        {"event": "action", "name": "action_open_repair_ticket"},
+        {"event": "slot", "name": "ticket_id", "value": ticket.ticket_no},
+        *tracker.events,
+    ]
+    return ticket.ticket_no, tracker
+
+
+def test_a_detail_the_classifier_could_not_place_is_added_to_the_ticket_just_opened(
+    desk, knowledge, domain
+) -> None:
+    """QA: "对了 它还会自己重启" right after the TV's repair ticket got "您是想：申请退货 |
+    报修"; "对了 它外机还有很大的噪音" read as a yes got "好的。还有别的需要…"."""
+    ticket_no, tracker = _after_a_repair_ticket(desk, "对了 它还会自己重启", "nlu_fallback")
+    dispatcher, events = run(ActionClarifyFallback(), tracker, domain)
+    assert responses(dispatcher) == ["utter_detail_added_to_ticket"]
+    assert slots_set(events)["ticket_id"] == ticket_no
+    _, tracker = _after_a_repair_ticket(desk, "对了 它外机还有很大的噪音", "affirm")
+    dispatcher, _ = run(ActionAcknowledge(), tracker, domain)
+    assert responses(dispatcher) == ["utter_detail_added_to_ticket"]
+    # a plain yes is only acknowledged
+    _, tracker = _after_a_repair_ticket(desk, "好的 谢谢", "affirm")
+    dispatcher, events = run(ActionAcknowledge(), tracker, domain)
+    assert responses(dispatcher) == ["utter_affirm_ack"] and events == []
