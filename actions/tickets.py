@@ -481,6 +481,11 @@ def intent_when_set(tracker: Tracker, slot: str) -> str | None:
     return found
 
 
+DETAIL_ACTIONS = frozenset({"action_clarify_fallback", "action_acknowledge"})
+"""Actions that add a detail to the ticket just opened without opening one (see
+ticket_a_detail_adds_to)."""
+
+
 def ticket_opened_in_this_chat(tracker: Tracker, kind: str | None = None) -> tuple[str | None, int]:
     """The last ticket a form opened in this conversation session (of ``kind`` when given)
     and how many customer messages came since, the one being answered included."""
@@ -505,6 +510,8 @@ def _last_ticket_opened(tracker: Tracker, kind: str | None) -> tuple[str | None,
                 if event.get("value") != opened:  # a detail added keeps the ticket's kind
                     opened_as = action.removeprefix("action_open_").removesuffix("_ticket")
                 opened, messages_since = event.get("value"), 0
+            elif action in DETAIL_ACTIONS and opened and event.get("value") == opened:
+                messages_since = 0  # a detail just added: the ticket is as fresh as ever
             elif action == "action_cancel_outside_form" and opened:
                 opened = None  # withdrawn
         elif name == "user":

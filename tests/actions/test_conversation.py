@@ -18,7 +18,7 @@ from actions.conversation import (
     ActionSwitchRequest,
     intent_labels,
 )
-from actions.tickets import ActionShowTicketStatus
+from actions.tickets import ActionShowTicketStatus, ticket_a_detail_adds_to
 from tests.actions.conftest import make_tracker, responses
 
 RANKING = [
@@ -586,9 +586,16 @@ def test_a_detail_the_classifier_could_not_place_is_added_to_the_ticket_just_ope
     dispatcher, events = run(ActionClarifyFallback(), tracker, domain)
     assert responses(dispatcher) == ["utter_detail_added_to_ticket"]
     assert slots_set(events)["ticket_id"] == ticket_no
-    _, tracker = _after_a_repair_ticket(desk, "对了 它外机还有很大的噪音", "affirm")
+    ticket_no, tracker = _after_a_repair_ticket(desk, "对了 它外机还有很大的噪音", "affirm")
     dispatcher, _ = run(ActionAcknowledge(), tracker, domain)
     assert responses(dispatcher) == ["utter_detail_added_to_ticket"]
+    # details in a row: each one is added (QA: the second started a new repair form)
+    tracker.events += [
+        {"event": "action", "name": "action_acknowledge"},
+        {"event": "slot", "name": "ticket_id", "value": ticket_no},
+        {"event": "user", "text": "还有就是遥控器有时候失灵"},
+    ]
+    assert ticket_a_detail_adds_to(tracker, "repair") == ticket_no
     # a plain yes is only acknowledged
     _, tracker = _after_a_repair_ticket(desk, "好的 谢谢", "affirm")
     dispatcher, events = run(ActionAcknowledge(), tracker, domain)
