@@ -47,6 +47,17 @@ from bot.services.scheduling import (
 )
 
 T = TypeVar("T")
+LEAVES_FOR_A_MESSAGE = frozenset(
+    {
+        "return_form",
+        "exchange_form",
+        "repair_form",
+        "installation_form",
+        "maintenance_form",
+        "price_dispute_form",
+    }
+)
+"""Request forms that a customer asking to leave a message leaves for the message form."""
 CONTACT_ONLY_FORMS = frozenset({"message_form", "complaint_form"})
 """Forms a customer with no order number may finish with a phone to call back."""
 MESSAGE_ANNOUNCING_INTENTS = frozenset({"leave_message"})
@@ -716,6 +727,14 @@ class IdentityFormValidation(FormValidationAction):
     ) -> list[EventType]:
         text = str(tracker.latest_message.get("text") or "")
         intent = tracker.get_intent_of_latest_message()
+        if (
+            intent == "leave_message"
+            and self.form_name() in LEAVES_FOR_A_MESSAGE
+            and tracker.get_slot("requested_slot")
+        ):
+            # 留言建工单 (offered where the order number cannot be found): the request gives
+            # way to the message form (rules in data/rules.yml); QA: the order was asked again.
+            return [ActionExecutionRejected(self.form_name())]
         if tracker.get_slot("requested_slot") and load_request_config().switch_asked(
             self.form_name(), intent, text
         ):

@@ -1266,3 +1266,16 @@ def test_a_customer_without_the_order_number_is_told_where_to_find_it(desk, doma
     dispatcher = CollectingDispatcher()
     asyncio.run(ActionAskOrderId().run(dispatcher, complaint, domain))
     assert responses(dispatcher) == ["utter_ask_order_id"]
+
+
+def test_leave_a_message_mid_request_gives_way_to_the_message_form(desk, domain) -> None:
+    """QA: 留言建工单, offered when the order number cannot be found, asked for it again."""
+    asked = {"active_loop": "return_form", "requested_slot": "order_id"}
+    tracker = make_tracker(asked, text="/leave_message", intent="leave_message")
+    events = asyncio.run(validation("return_form").run(CollectingDispatcher(), tracker, domain))
+    assert events == [ActionExecutionRejected("return_form")]
+    # the message form itself takes it as usual
+    in_message = {"active_loop": "message_form", "requested_slot": "request_reason"}
+    tracker = make_tracker(in_message, text="我要留言", intent="leave_message")
+    events = asyncio.run(validation("message_form").run(CollectingDispatcher(), tracker, domain))
+    assert ActionExecutionRejected("message_form") not in events
