@@ -70,6 +70,7 @@ _NO_ORDER = re.compile(
     r"|(?:订单|单号)号?(?:忘了|忘记了|不记得了?|记不得了?|记不住|找不到了?)"
 )
 """What a customer without an order number to give says when asked for one."""
+
 MIN_DESCRIPTION_CHARS = 3
 """A description shorter than this says nothing ("坏了"); "风太小" and "不制冷" do."""
 DIGRESSION_INTENTS = {
@@ -87,6 +88,13 @@ NOT_A_DESCRIPTION = ("date", "time_slot", "phone", "order_id", "ticket_id")
 """Entities that say when or which, never what happened: a reply made only of them is not a
 fault description, an address or a complaint."""
 _ORDER_NO_IN_TEXT = re.compile(r"SO\d{6,}", re.IGNORECASE)
+
+
+def _has_no_order_number(text: str) -> bool:
+    """The customer says they have no order number to give ("订单号忘了") and gives none."""
+    return bool(_NO_ORDER.search(to_simplified(text))) and not _ORDER_NO_IN_TEXT.search(text)
+
+
 _PHONE_IN_TEXT = re.compile(r"(?:\+?86)?1\d{10}")
 
 
@@ -414,9 +422,9 @@ class ActionAskOrderId(Action):
             for event in events_since_last_message(tracker)
             if event.get("event") == "bot"
         )
-        text = to_simplified(str(tracker.latest_message.get("text") or ""))
+        text = str(tracker.latest_message.get("text") or "")
         if not invited and tracker.active_loop_name not in CONTACT_ONLY_FORMS:
-            if _NO_ORDER.search(text) and not _ORDER_NO_IN_TEXT.search(text):
+            if _has_no_order_number(text):
                 # "订单号忘了，手机139…，电视想退": where to find it, not the bare question.
                 dispatcher.utter_message(response="utter_order_id_where_to_find")
                 return []
@@ -555,7 +563,7 @@ class IdentityFormValidation(FormValidationAction):
         if self._says_no_order(tracker):
             phone = _typed_phone(text)
             return {"without_order": True, **({"phone": phone} if phone else {})}
-        if _NO_ORDER.search(to_simplified(text)) and not _ORDER_NO_IN_TEXT.search(text):
+        if _has_no_order_number(text):
             # "不记得订单号" where one is needed: where to find it, and the ways without one
             # (QA: "这个订单号格式好像不对" and the same question again).
             dispatcher.utter_message(response="utter_order_id_where_to_find")

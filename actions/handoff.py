@@ -32,6 +32,7 @@ from actions.tickets import (
     REQUEST_FORMS,
     UPSET_ANSWERS_COUNT,
     channel_of,
+    chases_a_complaint,
     previous_customer_text,
     request_named_by_words,
     ticket_opened_in_this_chat,
@@ -40,7 +41,7 @@ from actions.tickets import (
 from bot.handoff.csat import CsatError, CsatService, parse_score
 from bot.handoff.policy import EscalationPolicy, load_escalation_policy, need_class_for
 from bot.handoff.service import default_handoff_service as handoff_service
-from bot.services.desk import ServiceUnavailable, default_desk, format_time, load_request_config
+from bot.services.desk import ServiceUnavailable, default_desk, format_time
 from bot.settings import PROJECT_ROOT
 from bot.store.db import session_factory
 from bot.store.models import CSAT_MAX_SCORE
@@ -142,14 +143,6 @@ def _offline_carry_on(
     return None
 
 
-def _chases_a_complaint(tracker: Tracker, reasons: list[str]) -> bool:
-    """A complaint about a complaint made before (see follow_up_words in
-    config/service_requests.yml), not a new one nor a danger."""
-    text = str(tracker.latest_message.get("text") or "")
-    config = load_request_config()
-    return "safety" not in reasons and "complaint" in config.categories_named(text)
-
-
 ACTION_ESCALATE = "action_escalate"
 
 
@@ -218,7 +211,12 @@ class ActionEscalate(Action):
         active_form = tracker.active_loop.get("name")
         in_form = bool(active_form) and active_form not in LOOKUP_FORMS
         carry_on = _offline_carry_on(trigger, reasons, tracker, policy)
-        if carry_on is None and not in_form and _chases_a_complaint(tracker, reasons):
+        if (
+            carry_on is None
+            and not in_form
+            and "safety" not in reasons
+            and chases_a_complaint(str(tracker.latest_message.get("text") or ""))
+        ):
             # "冰箱投诉的那个单子到现在都没人理我": the complaint exists; it is looked up and
             # chased rather than taken down a second time (QA: the complaint form looped).
             carry_on = "ticket_status_form"

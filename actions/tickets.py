@@ -519,6 +519,12 @@ def _last_ticket_opened(tracker: Tracker, kind: str | None) -> tuple[str | None,
     return (str(opened) if opened else None), opened_as, messages_since
 
 
+def chases_a_complaint(text: str) -> bool:
+    """Whether ``text`` is about a complaint made before ("冰箱投诉的那个单子…没人理我";
+    ``follow_up_words.complaint`` in config/service_requests.yml), not a new one."""
+    return "complaint" in load_request_config().categories_named(text)
+
+
 def request_named_by_words(text: str) -> str | None:
     """The one service a message asks for in so many words (``request_words`` in
     config/service_requests.yml: "电视报修…", "洗衣机又坏了"), for when the classifier is
@@ -578,8 +584,11 @@ def add_detail_to_ticket(
     except ServiceUnavailable:
         dispatcher.utter_message(response="utter_service_unavailable")
         return clear_request_slots()
+    if not added:  # settled meanwhile
+        dispatcher.utter_message(response="utter_ticket_settled", ticket_id=ticket_no)
+        return [*clear_request_slots(), SlotSet("ticket_id", ticket_no)]
     _, kind, _ = _last_ticket_opened(tracker, None)
-    if added and load_request_config().names_request(KIND_INTENTS.get(kind, ""), text):
+    if load_request_config().names_request(KIND_INTENTS.get(kind, ""), text):
         # "吹风机不出热风了 要报修" again: the same request, already under way.
         ticket = desk.tickets.timeline(ticket_no)
         dispatcher.utter_message(
@@ -588,14 +597,11 @@ def add_detail_to_ticket(
             category_label=ticket.category_label,
             status_label=ticket.status_label,
         )
-        _tell_pending_callback(tracker, ticket_no, desk, dispatcher)
-    elif added:
+    else:
         dispatcher.utter_message(
             response="utter_detail_added_to_ticket", ticket_id=ticket_no, detail=text
         )
-        _tell_pending_callback(tracker, ticket_no, desk, dispatcher)
-    else:  # settled meanwhile
-        dispatcher.utter_message(response="utter_ticket_settled", ticket_id=ticket_no)
+    _tell_pending_callback(tracker, ticket_no, desk, dispatcher)
     return [*clear_request_slots(), SlotSet("ticket_id", ticket_no)]
 
 
@@ -724,13 +730,13 @@ def _words_of_the_question(tracker: Tracker) -> str:
     A later "能不能快点" that names nothing keeps the earlier question's ticket kind and
     product ("洗衣机维修工单…")."""
     asked = ""
+    config = load_request_config()
     for event in tracker.events:
         if event.get("event") == "user":
             text = str(event.get("text") or "")
             intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-            config = load_request_config()
-            chases_complaint = intent == "complain" and "complaint" in config.categories_named(text)
-            if (intent == "query_ticket_status" or chases_complaint) and not text.startswith("/"):
+            complaint_chased = intent == "complain" and chases_a_complaint(text)
+            if (intent == "query_ticket_status" or complaint_chased) and not text.startswith("/"):
                 only_hurries = config.asks_to_hurry(text) and not (
                     config.categories_named(text) or skus_mentioned(text)
                 )
