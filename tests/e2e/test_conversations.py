@@ -489,3 +489,12 @@ def test_nlu_server_answers_parses_and_its_loss_is_covered_in_process(assistant)
     assert "手机" in assistant.texts(sender, ORDER)
     rasa_log = (assistant.log_dir / "rasa.log").read_text(encoding="utf-8", errors="replace")
     assert "NLU server" in rasa_log and "parsing in-process" in rasa_log
+
+
+def test_a_customer_without_the_order_number_can_leave_a_message_instead(assistant) -> None:
+    """QA: 留言建工单, offered where the order number cannot be found, asked for it again."""
+    sender = "e2e-no-order-number"
+    assistant.texts(sender, "我要退货")
+    where = assistant.texts(sender, "不记得订单号了")
+    assert "我的订单" in where and "格式" not in where
+    assert "请留下您的问题" in assistant.texts(sender, "/leave_message")
